@@ -1,0 +1,37 @@
+/* Networks and addresses: "unix" paths, "@abstract" names, "" for autobind,
+ * "host:port" and "[v6]:port" for IP. Parsing never truncates and never
+ * resolves names (only numeric hosts and "localhost"). No Lua here. */
+#ifndef LUDS_ADDR_H
+#define LUDS_ADDR_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+enum addr_kind { ADDR_STREAM, ADDR_PACKET };
+
+typedef struct addr_net {
+  const char *name;
+  int family; /* AF_UNIX, AF_INET, AF_INET6 or AF_UNSPEC (either IP) */
+  int type;   /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+  int listens; /* 1: luds.listen; 0: luds.listen_packet */
+} addr_net;
+
+typedef struct addr {
+  struct sockaddr_storage ss;
+  socklen_t len;
+} addr;
+
+/* The network called name, or NULL. */
+const addr_net *addr_network(const char *name);
+/* Parses s (len bytes, may hold NULs) for net into a; 0 or -errno
+ * (-EINVAL: malformed, -ENAMETOOLONG: path too long for sun_path). */
+int addr_parse(const addr_net *net, const char *s, size_t len, addr *a);
+/* Writes a printable form of a into buf: a path, "@name", "" when unnamed,
+ * "1.2.3.4:80", "[::1]:80". Returns buf. */
+char *addr_format(const addr *a, char *buf, size_t cap);
+/* The file-system path of a unix address, or NULL (abstract, unnamed, IP). */
+const char *addr_path(const addr *a);
+
+#define ADDR_STRLEN 112
+
+#endif

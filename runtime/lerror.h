@@ -1,0 +1,26 @@
+/* The failure triple: nil, "op net addr: message", "CODE". Errors below the
+ * bindings are -errno; luds adds a few conditions of its own, below -4096 so
+ * that they can never collide with an errno. */
+#ifndef LUDS_LERROR_H
+#define LUDS_LERROR_H
+
+#include <lua.h>
+
+enum {
+  LERR_EOF = -5001,
+  LERR_TIMEOUT = -5002,
+  LERR_CLOSED = -5003,
+  LERR_BUSY = -5004,
+  LERR_TRUNCATED = -5005,
+  LERR_UNKNOWN_USER = -5006,
+  LERR_UNKNOWN_GROUP = -5007,
+  LERR_UNEXPECTED_EOF = -5008,
+};
+
+/* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */
+const char *lerror_name(int err);
+const char *lerror_text(int err);
+/* Pushes nil, message, code and returns 3. op, net and addr may be NULL. */
+int lerror_push(lua_State *L, const char *op, const char *net, const char *addr, int err);
+
+#endif

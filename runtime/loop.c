@@ -1,0 +1,234 @@
+/* The event loop: epoll (level-triggered, interest armed on demand and dropped
+ * lazily when an event finds nobody waiting), a binary min-heap of timers, and
+ * SIGINT/SIGTERM through a signalfd so no handler ever runs asynchronously. */
+#include "loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+double loop_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int ctl(loop *lp, int op, loop_io *io, unsigned events) {
+  struct epoll_event ev = {.events = events, .data.ptr = io};
+  return epoll_ctl(lp->epfd, op, io->fd, &ev) < 0 ? -errno : 0;
+}
+
+int loop_arm(loop *lp, loop_io *io, unsigned events) {
+  if ((io->armed & events) == events)
+    return 0;
+  int op = io->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  int r = ctl(lp, op, io, io->armed | events);
+  if (r == 0)
+    io->armed |= events;
+  return r;
+}
+
+/* Watches only `keep`; an fd watched for nothing is removed, or a hung-up
+ * socket nobody reads would be reported on every poll. */
+static void narrow(loop *lp, loop_io *io, unsigned keep) {
+  if (keep == io->armed)
+    return;
+  if (keep == 0)
+    ctl(lp, EPOLL_CTL_DEL, io, 0);
+  else
+    ctl(lp, EPOLL_CTL_MOD, io, keep);
+  io->armed = keep;
+}
+
+void loop_forget(loop *lp, loop_io *io) {
+  if (io->armed)
+    narrow(lp, io, 0);
+  for (int i = lp->ievent; i < lp->nevents; i++)
+    if (lp->events[i].data.ptr == io)
+      lp->events[i].data.ptr = NULL;
+}
+
+static void heap_set(loop *lp, size_t i, loop_timer *t) {
+  lp->heap[i] = t;
+  t->slot = i + 1;
+}
+
+static void sift_up(loop *lp, size_t i) {
+  loop_timer *t = lp->heap[i];
+  while (i > 0 && lp->heap[(i - 1) / 2]->when > t->when) {
+    heap_set(lp, i, lp->heap[(i - 1) / 2]);
+    i = (i - 1) / 2;
+  }
+  heap_set(lp, i, t);
+}
+
+static void sift_down(loop *lp, size_t i) {
+  loop_timer *t = lp->heap[i];
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= lp->ntimers)
+      break;
+    if (c + 1 < lp->ntimers && lp->heap[c + 1]->when < lp->heap[c]->when)
+      c++;
+    if (lp->heap[c]->when >= t->when)
+      break;
+    heap_set(lp, i, lp->heap[c]);
+    i = c;
+  }
+  heap_set(lp, i, t);
+}
+
+/* The heap grows by doubling; running out of memory here is fatal, as it is
+ * for Lua itself, because a lost timer would hang a task forever. */
+static void heap_reserve(loop *lp) {
+  if (lp->ntimers < lp->heapcap)
+    return;
+  size_t cap = lp->heapcap ? lp->heapcap * 2 : 64;
+  loop_timer **h = realloc(lp->heap, cap * sizeof *h);
+  if (!h)
+    abort();
+  lp->heap = h;
+  lp->heapcap = cap;
+}
+
+void loop_timer_stop(loop *lp, loop_timer *t) {
+  if (!t->slot)
+    return;
+  size_t i = t->slot - 1;
+  loop_timer *last = lp->heap[--lp->ntimers];
+  t->slot = 0;
+  if (last == t)
+    return;
+  heap_set(lp, i, last);
+  sift_up(lp, i);
+  sift_down(lp, last->slot - 1);
+}
+
+void loop_timer_start(loop *lp, loop_timer *t, double when) {
+  loop_timer_stop(lp, t);
+  heap_reserve(lp);
+  t->when = when;
+  lp->heap[lp->ntimers] = t;
+  sift_up(lp, lp->ntimers++);
+}
+
+double loop_next_timeout(const loop *lp) {
+  if (lp->ntimers == 0)
+    return -1;
+  double d = lp->heap[0]->when - loop_now();
+  return d > 0 ? d : 0;
+}
+
+static void fire_timers(loop *lp) {
+  if (lp->ntimers == 0)
+    return;
+  double now = loop_now();
+  while (lp->ntimers > 0 && lp->heap[0]->when <= now) {
+    loop_timer *t = lp->heap[0];
+    loop_timer_stop(lp, t);
+    t->fn(t);
+  }
+}
+
+static int wait_ms(const loop *lp, double timeout) {
+  double next = loop_next_timeout(lp);
+  if (next >= 0 && (timeout < 0 || next < timeout))
+    timeout = next;
+  if (timeout < 0)
+    return -1;
+  double ms = timeout * 1000.0;
+  return ms > 86400000.0 ? 86400000 : (int)ms + (ms > (int)ms);
+}
+
+static void dispatch(loop *lp) {
+  for (lp->ievent = 0; lp->ievent < lp->nevents; lp->ievent++) {
+    struct epoll_event *ev = &lp->events[lp->ievent];
+    loop_io *io = ev->data.ptr;
+    if (!io)
+      continue;
+    unsigned idle = io->fn(io, ev->events);
+    if (idle & io->armed)
+      narrow(lp, io, io->armed & ~idle);
+  }
+  lp->nevents = lp->ievent = 0;
+}
+
+int loop_poll(loop *lp, double timeout) {
+  int n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, wait_ms(lp, timeout));
+  if (n < 0 && errno != EINTR)
+    return -errno;
+  lp->nevents = n > 0 ? n : 0;
+  dispatch(lp);
+  fire_timers(lp);
+  return n > 0 ? n : 0;
+}
+
+static unsigned on_sigfd(loop_io *io, unsigned events) {
+  loop *lp = (loop *)((char *)io - offsetof(loop, sigio));
+  struct signalfd_siginfo si;
+  (void)events;
+  while (read(io->fd, &si, sizeof si) == (ssize_t)sizeof si)
+    if (lp->on_signal)
+      lp->on_signal(lp, (int)si.ssi_signo);
+  return 0;
+}
+
+void loop_block_signals(loop *lp) {
+  if (!lp->blocked++)
+    sigprocmask(SIG_BLOCK, &lp->sigs, &lp->oldmask);
+}
+
+void loop_unblock_signals(loop *lp) {
+  if (lp->blocked && !--lp->blocked)
+    sigprocmask(SIG_SETMASK, &lp->oldmask, NULL);
+}
+
+static int open_signals(loop *lp) {
+  sigemptyset(&lp->sigs);
+  sigaddset(&lp->sigs, SIGINT);
+  sigaddset(&lp->sigs, SIGTERM);
+  lp->sigfd = signalfd(-1, &lp->sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (lp->sigfd < 0)
+    return -errno;
+  lp->sigio = (loop_io){.fd = lp->sigfd, .fn = on_sigfd};
+  return loop_arm(lp, &lp->sigio, LOOP_IN);
+}
+
+/* SIGPIPE is ignored unless the host installed a handler of its own: a write
+ * to a dead peer must be an error value, never the end of the process. */
+static void ignore_sigpipe(void) {
+  struct sigaction sa;
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int loop_init(loop *lp, loop_signal_fn *on_signal) {
+  memset(lp, 0, sizeof *lp);
+  lp->sigfd = -1;
+  lp->on_signal = on_signal;
+  lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (lp->epfd < 0)
+    return -errno;
+  int r = open_signals(lp);
+  if (r < 0) {
+    loop_free(lp);
+    return r;
+  }
+  ignore_sigpipe();
+  return 0;
+}
+
+void loop_free(loop *lp) {
+  while (lp->blocked)
+    loop_unblock_signals(lp);
+  if (lp->sigfd >= 0)
+    close(lp->sigfd);
+  if (lp->epfd >= 0)
+    close(lp->epfd);
+  free(lp->heap);
+  lp->heap = NULL;
+  lp->sigfd = lp->epfd = -1;
+}

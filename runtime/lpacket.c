@@ -1,0 +1,175 @@
+/* Packet sockets for Lua: unixgram and udp (listen_packet, read_from,
+ * write_to) and the conns of unixpacket listeners and packet dials. A read
+ * returns exactly one message, the whole of it when no max is given; a cut
+ * message is reported (TRUNCATED, with what fit), never passed off as whole.
+ * A seqpacket conn carries SO_PASSCRED, so that an empty message (which has
+ * credentials) is never taken for the end of the stream (which has none). */
+#include <errno.h>
+#include <lauxlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "lerror.h"
+#include "lsock.h"
+#include "sock.h"
+
+#define WRITE_BACKOFF_MAX 0.032
+
+static int is_seqpacket(const lsock *s) { return s->net->type == SOCK_SEQPACKET; }
+
+/* read and read_from share this: ctx is max + 1, or 0 for "whole message". */
+static int recv_k(lua_State *L, int status, lua_KContext ctx);
+
+static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size_t cap,
+                        int flags, const addr *from) {
+  char name[ADDR_STRLEN];
+  int with_addr = from != NULL;
+  if (n == 0 && is_seqpacket(s) && s->passcred && !(flags & SOCK_HAS_CREDS))
+    return lsock_fail(L, s, "read", LERR_EOF);
+  size_t got = (size_t)n < cap ? (size_t)n : cap;
+  if (flags & SOCK_TRUNCATED) {
+    lsock_fail(L, s, with_addr ? "read_from" : "read", LERR_TRUNCATED);
+    lua_pushlstring(L, buf, got);
+    if (with_addr)
+      lua_pushstring(L, addr_format(from, name, sizeof name));
+    return 4 + with_addr;
+  }
+  lua_pushlstring(L, buf, got);
+  if (with_addr)
+    lua_pushstring(L, addr_format(from, name, sizeof name));
+  return 1 + with_addr;
+}
+
+static int recv_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *s = lua_touserdata(L, 1);
+  int with_addr = lua_toboolean(L, lua_upvalueindex(1));
+  int r = lsock_begin(L, s, status, LOOP_IN, with_addr ? "read_from" : "read");
+  if (r)
+    return r;
+  size_t cap = ctx > 0 ? (size_t)ctx - 1 : 0;
+  if (ctx == 0) { /* the whole message: make room for all that is queued */
+    int pending = sock_pending(s->fd);
+    cap = pending > 0 ? (size_t)pending : 1;
+  }
+  char *buf = rt_scratch(L, s->rt, cap);
+  addr from;
+  int flags = 0;
+  ssize_t n = sock_recv_packet(s->fd, buf, cap, with_addr ? &from : NULL, &flags);
+  if (n == -EAGAIN)
+    return lsock_wait(L, s, LOOP_IN, ctx, recv_k);
+  if (n < 0)
+    return lsock_fail(L, s, with_addr ? "read_from" : "read", (int)n);
+  if (ctx == 0 && (flags & SOCK_TRUNCATED)) /* it grew between the two calls */
+    flags &= ~SOCK_TRUNCATED, n = (ssize_t)cap;
+  return push_message(L, s, buf, n, cap, flags, with_addr ? &from : NULL);
+}
+
+/* pc:read([max]) -> message | nil, msg, "TRUNCATED", part | nil, msg, code
+ * pc:read_from([max]) -> message, addr | ... */
+static int p_read(lua_State *L) {
+  luaL_checkudata(L, 1, PACKET_MT);
+  lua_Integer max = luaL_optinteger(L, 2, -1);
+  luaL_argcheck(L, max >= -1, 2, "must not be negative");
+  lua_settop(L, 1);
+  return recv_k(L, LUA_OK, (lua_KContext)(max + 1));
+}
+
+/* Unconnected datagram sockets poll writable even while the receiver's
+ * queue is full, so a blocked write_to retries on a timer instead: 1, 2, 4
+ * ... 32 ms, never past the write deadline. */
+static int retry_later(lua_State *L, lsock *s, lua_KContext ctx, lua_KFunction k) {
+  double delay = 0.001 * (double)(1 << (ctx < 5 ? ctx : 5));
+  double when = loop_now() + (delay < WRITE_BACKOFF_MAX ? delay : WRITE_BACKOFF_MAX);
+  if (s->wdeadline > 0 && when > s->wdeadline)
+    when = s->wdeadline;
+  return task_suspend(L, task_running(L, s->rt), NULL, when, ctx + 1, k);
+}
+
+static int send_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *s = lua_touserdata(L, 1);
+  int to_addr = !lua_isnone(L, 3);
+  const char *op = to_addr ? "write_to" : "write";
+  if (status == LUA_YIELD && to_addr && task_woken(s->rt) == WAKE_TIMEOUT)
+    status = LUA_OK; /* the retry timer, not the deadline: checked below */
+  int r = lsock_begin(L, s, status, LOOP_OUT, op);
+  if (r)
+    return r;
+  size_t len;
+  const char *data = lua_tolstring(L, 2, &len);
+  addr to;
+  if (to_addr && (r = lsock_addr(L, 3, s->net, &to)) < 0)
+    return lerror_push(L, op, s->net->name, lua_tostring(L, 3), r);
+  ssize_t n = sock_send_packet(s->fd, data, len, to_addr ? &to : NULL);
+  if (n == -EAGAIN && to_addr)
+    return retry_later(L, s, ctx, send_k);
+  if (n == -EAGAIN)
+    return lsock_wait(L, s, LOOP_OUT, ctx, send_k);
+  if (n < 0 && to_addr)
+    return lerror_push(L, op, s->net->name, lua_tostring(L, 3), (int)n);
+  if (n < 0)
+    return lsock_fail(L, s, op, (int)n);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
+/* pc:write(data) -> #data | nil, msg, code: one message, all or nothing */
+static int p_write(lua_State *L) {
+  luaL_checkudata(L, 1, PACKET_MT);
+  luaL_checkstring(L, 2);
+  lua_settop(L, 2);
+  return send_k(L, LUA_OK, 0);
+}
+
+/* pc:write_to(data, addr) -> #data | nil, msg, code */
+static int p_write_to(lua_State *L) {
+  lsock *s = luaL_checkudata(L, 1, PACKET_MT);
+  luaL_checkstring(L, 2);
+  luaL_checkstring(L, 3);
+  if (s->net->type == SOCK_SEQPACKET)
+    luaL_error(L, "write_to: a unixpacket conn is connected: use write");
+  lua_settop(L, 3);
+  return send_k(L, LUA_OK, 0);
+}
+
+/* luds.listen_packet(network, address [, opts]) -> packet conn | nil, msg, code */
+static int l_listen_packet(lua_State *L) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  const addr_net *net = lsock_network(L, 1);
+  if (net->listens)
+    luaL_argerror(L, 1, lua_pushfstring(L, "%s is a connection network: use luds.listen", net->name));
+  const char *where = luaL_checkstring(L, 2);
+  if (!lua_isnoneornil(L, 3))
+    luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 3);
+  int own = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    lua_getfield(L, 3, "unlink_on_close");
+    own = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  lsock *s = lsock_new(L, rt, net, PACKET_MT);
+  addr a;
+  int r = lsock_addr(L, 2, net, &a);
+  if (r == 0)
+    r = lsock_bind(L, s, &a, 3, own);
+  if (r == 0)
+    return 1;
+  lsock_shut(s);
+  return lerror_push(L, "listen", net->name, where, r);
+}
+
+void lpacket_register(lua_State *L, runtime *rt) {
+  static const luaL_Reg funcs[] = {{"listen_packet", l_listen_packet}, {NULL, NULL}};
+  luaL_Reg methods[] = {{"read", NULL}, {"read_from", NULL}, {"write", p_write},
+                        {"write_to", p_write_to}, {NULL, NULL}};
+  lsock_class(L, PACKET_MT, "packet conn", methods + 2);
+  luaL_getmetatable(L, PACKET_MT);
+  for (int with_addr = 0; with_addr <= 1; with_addr++) {
+    lua_pushboolean(L, with_addr);
+    lua_pushcclosure(L, p_read, 1);
+    lua_setfield(L, -2, methods[with_addr].name);
+  }
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, rt);
+  luaL_setfuncs(L, funcs, 1);
+}

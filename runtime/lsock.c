@@ -1,0 +1,727 @@
+/* Stream sockets for Lua: listeners and conns (unix, tcp), and the socket
+ * object machinery every kind shares. Each blocking call tries its syscall
+ * first and suspends its task only on EAGAIN, in a continuation that retries;
+ * the only allocation on a read is the string it returns. */
+#include "lsock.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "fsperm.h"
+#include "lerror.h"
+#include "lfsperm.h"
+#include "sock.h"
+
+#define READ_DEFAULT 65536
+#define READ_CHUNK (256 * 1024) /* the most one stream read returns */
+#define LINE_MAX_BYTES (1024 * 1024)
+#define BACKLOG_DEFAULT 4096
+
+static unsigned on_io(loop_io *io, unsigned events) {
+  lsock *s = (lsock *)((char *)io - offsetof(lsock, io));
+  unsigned idle = 0;
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+    if (s->reader)
+      task_wake(s->reader, WAKE_READY);
+    else
+      idle |= LOOP_IN;
+  }
+  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+    if (s->writer)
+      task_wake(s->writer, WAKE_READY);
+    else
+      idle |= LOOP_OUT;
+  }
+  return idle;
+}
+
+static void on_shutdown(rt_closer *c) {
+  lsock_shut((lsock *)((char *)c - offsetof(lsock, closer)));
+}
+
+lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt) {
+  lsock *s = lua_newuserdatauv(L, sizeof *s, 0);
+  memset(s, 0, sizeof *s);
+  s->fd = -1;
+  s->net = net;
+  s->rt = rt;
+  s->io.fd = -1;
+  s->io.fn = on_io;
+  s->closer.close = on_shutdown;
+  luaL_setmetatable(L, mt);
+  return s;
+}
+
+lsock *lsock_check(lua_State *L, int i) {
+  static const char *const kinds[] = {CONN_MT, LISTENER_MT, PACKET_MT};
+  void *p = lua_touserdata(L, i);
+  if (p && lua_getmetatable(L, i)) {
+    for (int k = 0; k < 3; k++) {
+      luaL_getmetatable(L, kinds[k]);
+      int same = lua_rawequal(L, -1, -2);
+      lua_pop(L, 1);
+      if (same) {
+        lua_pop(L, 1);
+        return p;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  luaL_typeerror(L, i, "luds socket");
+  return NULL;
+}
+
+static lsock *check_kind(lua_State *L, const char *mt) {
+  return luaL_checkudata(L, 1, mt);
+}
+
+static void free_path(lsock *s) {
+  if (!s->path)
+    return;
+  fsperm_remove_own(s->path, s->dev, s->ino);
+  free(s->path);
+  s->path = NULL;
+}
+
+void lsock_shut(lsock *s) {
+  if (s->fd < 0)
+    return;
+  if (!s->rt->closed)
+    loop_forget(&s->rt->lp, &s->io);
+  if (s->reader)
+    task_wake(s->reader, WAKE_READY);
+  if (s->writer)
+    task_wake(s->writer, WAKE_READY);
+  rt_remove_closer(&s->closer);
+  free_path(s);
+  sock_close(s->fd);
+  s->fd = s->io.fd = -1;
+  free(s->buf);
+  s->buf = NULL;
+  s->boff = s->blen = s->bcap = 0;
+}
+
+/* The address that names a conn in messages: its peer if the peer has a
+ * name (a dialed conn), else its own (an accepted one, a listener). */
+static const char *label(lsock *s, char *buf) {
+  addr a;
+  buf[0] = '\0';
+  if (s->fd < 0)
+    return buf;
+  if (sock_name(s->fd, 1, &a) == 0)
+    addr_format(&a, buf, ADDR_STRLEN);
+  if (!buf[0] && sock_name(s->fd, 0, &a) == 0)
+    addr_format(&a, buf, ADDR_STRLEN);
+  return buf;
+}
+
+int lsock_fail(lua_State *L, lsock *s, const char *op, int err) {
+  char buf[ADDR_STRLEN];
+  return lerror_push(L, op, s->net->name, label(s, buf), err);
+}
+
+int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op) {
+  if (s->fd < 0)
+    return lsock_fail(L, s, op, LERR_CLOSED);
+  if (status == LUA_YIELD && task_woken(s->rt) == WAKE_TIMEOUT)
+    return lsock_fail(L, s, op, LERR_TIMEOUT);
+  task *w = dir == LOOP_IN ? s->reader : s->writer;
+  if (w && w != s->rt->current)
+    return lsock_fail(L, s, op, LERR_BUSY);
+  double deadline = dir == LOOP_IN ? s->rdeadline : s->wdeadline;
+  if (deadline > 0 && loop_now() >= deadline)
+    return lsock_fail(L, s, op, LERR_TIMEOUT);
+  return 0;
+}
+
+int lsock_wait(lua_State *L, lsock *s, unsigned dir, lua_KContext ctx, lua_KFunction k) {
+  task *t = task_running(L, s->rt);
+  int r = loop_arm(&s->rt->lp, &s->io, dir);
+  if (r < 0)
+    return lsock_fail(L, s, dir == LOOP_IN ? "read" : "write", r);
+  task **slot = dir == LOOP_IN ? &s->reader : &s->writer;
+  double deadline = dir == LOOP_IN ? s->rdeadline : s->wdeadline;
+  return task_suspend(L, t, slot, deadline, ctx, k);
+}
+
+const addr_net *lsock_network(lua_State *L, int i) {
+  const char *name = luaL_checkstring(L, i);
+  const addr_net *net = addr_network(name);
+  if (!net)
+    luaL_argerror(L, i, lua_pushfstring(L, "unknown network '%s'", name));
+  return net;
+}
+
+int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a) {
+  size_t len;
+  const char *s = luaL_checklstring(L, i, &len);
+  return addr_parse(net, s, len, a);
+}
+
+double lsock_optnumber(lua_State *L, int opts, const char *key, double def) {
+  if (lua_isnoneornil(L, opts))
+    return def;
+  lua_getfield(L, opts, key);
+  double v = lua_isnil(L, -1) ? def : lua_tonumber(L, -1);
+  if (!lua_isnil(L, -1) && !lua_isnumber(L, -1))
+    luaL_error(L, "option '%s' must be a number", key);
+  lua_pop(L, 1);
+  return v;
+}
+
+/* A seqpacket socket gets SO_PASSCRED before it can receive anything (its
+ * accepted conns inherit it), so every message carries credentials. */
+int lsock_open(lsock *s, int family) {
+  int fd = sock_open(family, s->net->type);
+  if (fd < 0)
+    return fd;
+  s->fd = s->io.fd = fd;
+  if (s->net->type != SOCK_SEQPACKET)
+    return 0;
+  s->passcred = 1;
+  return sock_passcred(fd);
+}
+
+/* Remembers the file s created so that close removes it, but only while
+ * lstat still shows this very socket. */
+static int own_file(lsock *s, const char *path) {
+  struct fsperm_stat st;
+  int r = fsperm_stat(path, &st);
+  if (r < 0)
+    return r;
+  s->path = strdup(path);
+  if (!s->path)
+    return -ENOMEM;
+  s->dev = st.dev;
+  s->ino = st.ino;
+  rt_add_closer(s->rt, &s->closer);
+  return 0;
+}
+
+/* EADDRINUSE from bind also means "some file is there": say which. */
+static int bind_error(const char *path, int r) {
+  struct fsperm_stat st;
+  if (r == -EADDRINUSE && path && fsperm_stat(path, &st) == 0 && st.type != FSPERM_SOCKET)
+    return -EEXIST;
+  return r;
+}
+
+int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
+  lfsperm_opts o;
+  int r = lfsperm_options(L, opts, &o);
+  if (r < 0)
+    return r;
+  const char *path = addr_path(a);
+  if (path && o.remove_stale && (r = fsperm_remove_stale(path)) < 0 && r != -ENOENT)
+    return r;
+  r = lsock_open(s, a->ss.ss_family);
+  if (r < 0)
+    return r;
+  if (s->net->family != AF_UNIX && s->net->listens)
+    sock_reuseaddr(s->fd);
+  r = fsperm_bind_unix(s->fd, (const struct sockaddr *)&a->ss, a->len, path,
+                       o.mode, o.uid, o.gid);
+  if (r < 0)
+    return bind_error(path, r);
+  return path && own ? own_file(s, path) : 0;
+}
+
+static int conn_read_k(lua_State *L, int status, lua_KContext ctx);
+
+static size_t take(lua_State *L, lsock *s, size_t n) {
+  if (n > s->blen)
+    n = s->blen;
+  lua_pushlstring(L, s->buf + s->boff, n);
+  s->boff += n;
+  s->blen -= n;
+  if (s->blen == 0)
+    s->boff = 0;
+  return n;
+}
+
+/* conn:read([max]) -> up to max bytes | nil, "EOF", "EOF" | nil, msg, code */
+static int conn_read(lua_State *L) {
+  lsock *s = check_kind(L, CONN_MT);
+  lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
+  luaL_argcheck(L, max >= 0, 2, "must not be negative");
+  lua_settop(L, 1);
+  if (s->blen > 0 && s->fd >= 0) {
+    take(L, s, (size_t)max);
+    return 1;
+  }
+  if (max == 0 && s->fd >= 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  return conn_read_k(L, LUA_OK, (lua_KContext)(max < READ_CHUNK ? max : READ_CHUNK));
+}
+
+static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *s = lua_touserdata(L, 1);
+  int r = lsock_begin(L, s, status, LOOP_IN, "read");
+  if (r)
+    return r;
+  char *buf = rt_scratch(L, s->rt, (size_t)ctx);
+  ssize_t n = sock_recv(s->fd, buf, (size_t)ctx);
+  if (n > 0) {
+    lua_pushlstring(L, buf, (size_t)n);
+    return 1;
+  }
+  if (n == -EAGAIN)
+    return lsock_wait(L, s, LOOP_IN, ctx, conn_read_k);
+  return lsock_fail(L, s, "read", n == 0 ? LERR_EOF : (int)n);
+}
+
+/* Reads more into the read-ahead buffer, growing it to hold want bytes. */
+static ssize_t fill(lsock *s, size_t want) {
+  if (s->boff > 0 && s->blen > 0)
+    memmove(s->buf, s->buf + s->boff, s->blen);
+  s->boff = 0;
+  if (want > s->bcap) {
+    size_t cap = s->bcap ? s->bcap : 4096;
+    while (cap < want)
+      cap *= 2;
+    char *p = realloc(s->buf, cap);
+    if (!p)
+      return -ENOMEM;
+    s->buf = p;
+    s->bcap = cap;
+  }
+  ssize_t n = sock_recv(s->fd, s->buf + s->blen, s->bcap - s->blen);
+  if (n > 0)
+    s->blen += (size_t)n;
+  return n;
+}
+
+static int read_full_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *s = lua_touserdata(L, 1);
+  size_t want = (size_t)ctx;
+  while (s->blen < want) {
+    int r = lsock_begin(L, s, status, LOOP_IN, "read");
+    if (r)
+      return r;
+    status = LUA_OK;
+    ssize_t n = fill(s, want);
+    if (n == -EAGAIN)
+      return lsock_wait(L, s, LOOP_IN, ctx, read_full_k);
+    if (n == 0 && s->blen > 0)
+      return lerror_push(L, NULL, NULL, NULL, LERR_UNEXPECTED_EOF);
+    if (n <= 0)
+      return lsock_fail(L, s, "read", n == 0 ? LERR_EOF : (int)n);
+  }
+  take(L, s, want);
+  return 1;
+}
+
+/* conn:read_full(n): exactly n bytes; what came before an error stays
+ * buffered for the next read, so no byte is ever lost. */
+static int conn_read_full(lua_State *L) {
+  lsock *s = check_kind(L, CONN_MT);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "must not be negative");
+  lua_settop(L, 1);
+  if (s->fd < 0)
+    return lsock_fail(L, s, "read", LERR_CLOSED);
+  return read_full_k(L, LUA_OK, (lua_KContext)n);
+}
+
+static int push_line(lua_State *L, lsock *s, const char *nl) {
+  size_t n = (size_t)(nl - (s->buf + s->boff));
+  lua_pushlstring(L, s->buf + s->boff, n);
+  s->boff += n + 1;
+  s->blen -= n + 1;
+  return 1;
+}
+
+static int read_line_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *s = lua_touserdata(L, 1);
+  for (size_t seen = (size_t)ctx;; status = LUA_OK) {
+    const char *nl = s->buf ? memchr(s->buf + s->boff + seen, '\n', s->blen - seen) : NULL;
+    if (nl)
+      return push_line(L, s, nl);
+    seen = s->blen;
+    if (seen >= LINE_MAX_BYTES)
+      return lsock_fail(L, s, "read", -EMSGSIZE);
+    int r = lsock_begin(L, s, status, LOOP_IN, "read");
+    if (r)
+      return r;
+    ssize_t n = fill(s, s->blen + 4096);
+    if (n == -EAGAIN)
+      return lsock_wait(L, s, LOOP_IN, (lua_KContext)seen, read_line_k);
+    if (n == 0 && s->blen > 0)
+      return take(L, s, s->blen), 1;
+    if (n <= 0)
+      return lsock_fail(L, s, "read", n == 0 ? LERR_EOF : (int)n);
+  }
+}
+
+/* conn:read_line(): the next line without its "\n"; a last line without one
+ * is returned as it is, then EOF. Lines are limited to 1 MiB. */
+static int conn_read_line(lua_State *L) {
+  check_kind(L, CONN_MT);
+  lua_settop(L, 1);
+  return read_line_k(L, LUA_OK, 0);
+}
+
+static int write_fail(lua_State *L, lsock *s, int err, size_t done) {
+  lsock_fail(L, s, "write", err);
+  lua_pushinteger(L, (lua_Integer)done);
+  return 4;
+}
+
+static int conn_write_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *s = lua_touserdata(L, 1);
+  size_t len, done = (size_t)ctx;
+  const char *data = lua_tolstring(L, 2, &len);
+  if (lsock_begin(L, s, status, LOOP_OUT, "write"))
+    return lua_pushinteger(L, (lua_Integer)done), 4;
+  while (done < len) {
+    ssize_t n = sock_send(s->fd, data + done, len - done);
+    if (n == -EAGAIN)
+      return lsock_wait(L, s, LOOP_OUT, (lua_KContext)done, conn_write_k);
+    if (n < 0)
+      return write_fail(L, s, (int)n, done);
+    done += (size_t)n;
+  }
+  lua_pushinteger(L, (lua_Integer)len);
+  return 1;
+}
+
+/* conn:write(data) -> #data | nil, msg, code, bytes_written_before */
+static int conn_write(lua_State *L) {
+  check_kind(L, CONN_MT);
+  luaL_checkstring(L, 2);
+  lua_settop(L, 2);
+  return conn_write_k(L, LUA_OK, 0);
+}
+
+static int s_close(lua_State *L) {
+  lsock *s = lsock_check(L, 1);
+  if (s->fd < 0)
+    return lsock_fail(L, s, "close", LERR_CLOSED);
+  lsock_shut(s);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int s_gc(lua_State *L) {
+  lsock_shut(lua_touserdata(L, 1));
+  return 0;
+}
+
+static int shut(lua_State *L, int how, const char *op) {
+  lsock *s = lsock_check(L, 1);
+  if (s->fd < 0)
+    return lsock_fail(L, s, op, LERR_CLOSED);
+  int r = sock_shutdown(s->fd, how);
+  if (r < 0)
+    return lsock_fail(L, s, op, r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int s_close_write(lua_State *L) { return shut(L, SHUT_WR, "close_write"); }
+static int s_close_read(lua_State *L) { return shut(L, SHUT_RD, "close_read"); }
+
+static int push_name(lua_State *L, int peer) {
+  lsock *s = lsock_check(L, 1);
+  char buf[ADDR_STRLEN];
+  addr a;
+  if (s->fd < 0)
+    return lsock_fail(L, s, peer ? "remote_addr" : "local_addr", LERR_CLOSED);
+  int r = sock_name(s->fd, peer, &a);
+  if (r < 0)
+    return lsock_fail(L, s, peer ? "remote_addr" : "local_addr", r);
+  lua_pushstring(L, addr_format(&a, buf, sizeof buf));
+  return 1;
+}
+
+static int s_local_addr(lua_State *L) { return push_name(L, 0); }
+static int s_remote_addr(lua_State *L) { return push_name(L, 1); }
+
+/* conn:peer_cred() -> { pid, uid, gid } of the process that connected (or
+ * accepted) on unix and unixpacket conns. */
+static int s_peer_cred(lua_State *L) {
+  lsock *s = lsock_check(L, 1);
+  long long pid, uid, gid;
+  if (s->fd < 0)
+    return lsock_fail(L, s, "peer_cred", LERR_CLOSED);
+  if (s->net->family != AF_UNIX || s->net->type == SOCK_DGRAM)
+    return lsock_fail(L, s, "peer_cred", -EOPNOTSUPP);
+  int r = sock_peer_cred(s->fd, &pid, &uid, &gid);
+  if (r < 0)
+    return lsock_fail(L, s, "peer_cred", r);
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, pid);
+  lua_setfield(L, -2, "pid");
+  lua_pushinteger(L, uid);
+  lua_setfield(L, -2, "uid");
+  lua_pushinteger(L, gid);
+  lua_setfield(L, -2, "gid");
+  return 1;
+}
+
+static int s_fd(lua_State *L) {
+  lua_pushinteger(L, lsock_check(L, 1)->fd);
+  return 1;
+}
+
+/* A new deadline also applies to a task already waiting. */
+static void set_deadline(lsock *s, unsigned dir, double t) {
+  task *w = dir == LOOP_IN ? s->reader : s->writer;
+  *(dir == LOOP_IN ? &s->rdeadline : &s->wdeadline) = t;
+  if (!w)
+    return;
+  if (t > 0)
+    loop_timer_start(&s->rt->lp, &w->timer, t);
+  else
+    loop_timer_stop(&s->rt->lp, &w->timer);
+}
+
+static double check_deadline(lua_State *L) {
+  if (lua_isnoneornil(L, 2))
+    return 0;
+  double t = luaL_checknumber(L, 2);
+  return t > 0 ? t : 1e-9; /* 0 or negative: already passed */
+}
+
+static int deadline(lua_State *L, unsigned dirs) {
+  lsock *s = lsock_check(L, 1);
+  double t = check_deadline(L);
+  if (dirs & LOOP_IN)
+    set_deadline(s, LOOP_IN, t);
+  if (dirs & LOOP_OUT)
+    set_deadline(s, LOOP_OUT, t);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int s_set_deadline(lua_State *L) { return deadline(L, LOOP_IN | LOOP_OUT); }
+static int s_set_read_deadline(lua_State *L) { return deadline(L, LOOP_IN); }
+static int s_set_write_deadline(lua_State *L) { return deadline(L, LOOP_OUT); }
+
+static const char *kind_of(lua_State *L) {
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "kind");
+  const char *kind = lua_tostring(L, -1);
+  lua_pop(L, 2); /* the metatable keeps the string alive */
+  return kind;
+}
+
+static int s_tostring(lua_State *L) {
+  lsock *s = lsock_check(L, 1);
+  const char *kind = kind_of(L);
+  char a[ADDR_STRLEN], b[ADDR_STRLEN];
+  addr x;
+  if (s->fd < 0)
+    lua_pushfstring(L, "%s %s (closed)", s->net->name, kind);
+  else if (strcmp(kind, "listener") == 0)
+    lua_pushfstring(L, "%s %s %s", s->net->name, kind, label(s, a));
+  else {
+    a[0] = b[0] = '\0';
+    if (sock_name(s->fd, 0, &x) == 0)
+      addr_format(&x, a, sizeof a);
+    if (sock_name(s->fd, 1, &x) == 0)
+      addr_format(&x, b, sizeof b);
+    lua_pushfstring(L, "%s %s %s -> %s", s->net->name, kind, a, b);
+  }
+  return 1;
+}
+
+static int accept_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *ln = lua_touserdata(L, 1);
+  int r = lsock_begin(L, ln, status, LOOP_IN, "accept");
+  if (r)
+    return r;
+  lsock *c = lua_touserdata(L, 2);
+  int fd;
+  do /* a connection reset before we took it is not the listener's error */
+    fd = sock_accept(ln->fd);
+  while (fd == -ECONNABORTED);
+  if (fd == -EAGAIN)
+    return lsock_wait(L, ln, LOOP_IN, ctx, accept_k);
+  if (fd < 0)
+    return lsock_fail(L, ln, "accept", fd);
+  c->fd = c->io.fd = fd;
+  if (ln->net->family != AF_UNIX)
+    sock_nodelay(fd);
+  if (ln->passcred) /* inherited on recent kernels; this covers older ones */
+    c->passcred = sock_passcred(fd) == 0;
+  return 1;
+}
+
+/* ln:accept() -> conn | nil, msg, code. The conn object exists before the
+ * syscall, so an out-of-memory error can never leak an accepted fd. */
+static int ln_accept(lua_State *L) {
+  lsock *ln = check_kind(L, LISTENER_MT);
+  lua_settop(L, 1);
+  lsock_new(L, ln->rt, ln->net, ln->net->type == SOCK_STREAM ? CONN_MT : PACKET_MT);
+  return accept_k(L, LUA_OK, 0);
+}
+
+static int ln_addr(lua_State *L) { return push_name(L, 0); }
+
+/* luds.listen(network, address [, opts]) -> listener | nil, msg, code */
+static int l_listen(lua_State *L) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  const addr_net *net = lsock_network(L, 1);
+  if (!net->listens)
+    luaL_argerror(L, 1, lua_pushfstring(L, "%s is a packet network: use luds.listen_packet", net->name));
+  const char *where = luaL_checkstring(L, 2);
+  if (!lua_isnoneornil(L, 3))
+    luaL_checktype(L, 3, LUA_TTABLE);
+  int backlog = (int)lsock_optnumber(L, 3, "backlog", BACKLOG_DEFAULT);
+  lua_settop(L, 3);
+  lsock *s = lsock_new(L, rt, net, LISTENER_MT);
+  addr a;
+  int r = lsock_addr(L, 2, net, &a);
+  if (r == 0)
+    r = lsock_bind(L, s, &a, 3, 1);
+  if (r == 0)
+    r = sock_listen(s->fd, backlog);
+  if (r == 0)
+    return 1;
+  lsock_shut(s);
+  return lerror_push(L, "listen", net->name, where, r);
+}
+
+enum { DIAL_FRESH, DIAL_CONNECTING, DIAL_BACKOFF };
+
+static int dial_done(lua_State *L, lsock *c, int r) {
+  c->wdeadline = 0;
+  if (r == 0) {
+    if (c->net->family != AF_UNIX && c->net->type == SOCK_STREAM)
+      sock_nodelay(c->fd);
+    lua_settop(L, 4);
+    return 1;
+  }
+  lsock_shut(c);
+  return lerror_push(L, "dial", c->net->name, lua_tostring(L, 2), r);
+}
+
+/* A full unix backlog answers EAGAIN and cannot be polled: retry after
+ * 1, 2, 4 ... 64 ms, never past the dial deadline. */
+static int dial_backoff(lua_State *L, lsock *c, lua_KContext ctx, lua_KFunction k) {
+  int attempt = (int)ctx - DIAL_BACKOFF;
+  double when = loop_now() + 0.001 * (1 << (attempt < 6 ? attempt : 6));
+  if (c->wdeadline > 0 && when > c->wdeadline)
+    when = c->wdeadline;
+  task *t = task_running(L, c->rt);
+  return task_suspend(L, t, NULL, when, ctx + 1, k);
+}
+
+static int dial_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *c = lua_touserdata(L, 4);
+  addr a;
+  if (status == LUA_YIELD && ctx == DIAL_CONNECTING)
+    return dial_done(L, c, task_woken(c->rt) == WAKE_TIMEOUT ? LERR_TIMEOUT
+                                                             : sock_connect_result(c->fd));
+  if (c->wdeadline > 0 && loop_now() >= c->wdeadline)
+    return dial_done(L, c, LERR_TIMEOUT);
+  lsock_addr(L, 2, c->net, &a);
+  int r = sock_connect(c->fd, &a);
+  if (r == -EINPROGRESS)
+    return lsock_wait(L, c, LOOP_OUT, DIAL_CONNECTING, dial_k);
+  if (r == -EAGAIN)
+    return dial_backoff(L, c, ctx < DIAL_BACKOFF ? DIAL_BACKOFF : ctx, dial_k);
+  return dial_done(L, c, r);
+}
+
+/* Binds a dialing socket to opts.local_address; a unixgram socket with none
+ * autobinds, so that a server can always answer it. */
+static int dial_local(lua_State *L, lsock *c, const addr *remote) {
+  addr a;
+  int r = 0;
+  if (lua_getfield(L, 3, "local_address") != LUA_TNIL) {
+    if (!lua_isstring(L, -1))
+      luaL_error(L, "option 'local_address' must be a string");
+    r = lsock_addr(L, lua_gettop(L), c->net, &a);
+  } else if (c->net->family == AF_UNIX && c->net->type == SOCK_DGRAM) {
+    r = addr_parse(c->net, "", 0, &a);
+  } else {
+    lua_pop(L, 1);
+    return lsock_open(c, remote->ss.ss_family);
+  }
+  lua_pop(L, 1);
+  if (r == 0)
+    r = lsock_open(c, a.ss.ss_family);
+  return r == 0 ? sock_bind(c->fd, &a) : r;
+}
+
+/* luds.dial(network, address [, opts]) -> conn | nil, msg, code */
+static int l_dial(lua_State *L) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  const addr_net *net = lsock_network(L, 1);
+  luaL_checkstring(L, 2);
+  if (lua_isnoneornil(L, 3)) {
+    lua_settop(L, 2);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 3, LUA_TTABLE);
+  double timeout = lsock_optnumber(L, 3, "timeout", -1);
+  lua_settop(L, 3);
+  lsock *c = lsock_new(L, rt, net, net->type == SOCK_STREAM ? CONN_MT : PACKET_MT);
+  addr a;
+  int r = lsock_addr(L, 2, net, &a);
+  if (r == 0)
+    r = dial_local(L, c, &a);
+  if (r < 0)
+    return dial_done(L, c, r);
+  c->wdeadline = timeout >= 0 ? loop_now() + timeout : 0;
+  return dial_k(L, LUA_OK, DIAL_FRESH);
+}
+
+static void new_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg *m) {
+  static const luaL_Reg common[] = {
+      {"close", s_close},
+      {"fd", s_fd},
+      {"set_deadline", s_set_deadline},
+      {"__gc", s_gc},
+      {"__close", s_gc},
+      {"__tostring", s_tostring},
+      {NULL, NULL}};
+  luaL_newmetatable(L, mt);
+  luaL_setfuncs(L, common, 0);
+  luaL_setfuncs(L, m, 0);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
+/* Methods of conns of every kind; lpacket.c adds its own beside them. */
+static const luaL_Reg conn_common[] = {
+    {"close_write", s_close_write},
+    {"close_read", s_close_read},
+    {"local_addr", s_local_addr},
+    {"remote_addr", s_remote_addr},
+    {"peer_cred", s_peer_cred},
+    {"set_read_deadline", s_set_read_deadline},
+    {"set_write_deadline", s_set_write_deadline},
+    {NULL, NULL}};
+
+void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg *m) {
+  new_class(L, mt, kind, m);
+  luaL_getmetatable(L, mt);
+  luaL_setfuncs(L, conn_common, 0);
+  lua_pop(L, 1);
+}
+
+void lsock_register(lua_State *L, runtime *rt) {
+  static const luaL_Reg ln_methods[] = {
+      {"accept", ln_accept}, {"addr", ln_addr}, {NULL, NULL}};
+  static const luaL_Reg conn_methods[] = {
+      {"read", conn_read},   {"read_full", conn_read_full},
+      {"read_line", conn_read_line}, {"write", conn_write},
+      {NULL, NULL}};
+  static const luaL_Reg funcs[] = {
+      {"listen", l_listen}, {"dial", l_dial}, {NULL, NULL}};
+  new_class(L, LISTENER_MT, "listener", ln_methods);
+  lsock_class(L, CONN_MT, "conn", conn_methods);
+  lua_pushlightuserdata(L, rt);
+  luaL_setfuncs(L, funcs, 1);
+}

@@ -1,0 +1,65 @@
+/* Socket objects shared by the stream (lsock.c) and packet (lpacket.c)
+ * bindings: the userdata, its life cycle, waiting for readiness and the
+ * failure triple. One metatable per kind: listener, conn, packet conn. */
+#ifndef LUDS_LSOCK_H
+#define LUDS_LSOCK_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "addr.h"
+#include "task.h"
+
+#define LISTENER_MT "luds.listener"
+#define CONN_MT "luds.conn"
+#define PACKET_MT "luds.packetconn"
+
+typedef struct lsock {
+  int fd;
+  unsigned char passcred; /* SO_PASSCRED is on: EOF is told from "" */
+  const addr_net *net;
+  runtime *rt;
+  loop_io io;
+  task *reader, *writer;
+  double rdeadline, wdeadline; /* loop_now() clock; 0: none */
+  rt_closer closer;            /* registered while it owns a file */
+  char *path;                  /* the file to unlink on close, or NULL */
+  unsigned long long dev, ino; /* ...only while it is still this file */
+  char *buf;                   /* bytes read ahead by read_line/read_full */
+  size_t boff, blen, bcap;
+} lsock;
+
+/* Pushes a new closed socket object with metatable mt. */
+lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt);
+/* The socket at i if its metatable is one of luds's socket kinds. */
+lsock *lsock_check(lua_State *L, int i);
+/* Closes s: unwatches it, wakes its waiters (they see CLOSED), removes its
+ * file if still ours, closes the fd. Idempotent; never raises. */
+void lsock_shut(lsock *s);
+/* Pushes nil, "op net addr: message", code; returns 3. */
+int lsock_fail(lua_State *L, lsock *s, const char *op, int err);
+/* Before a syscall in direction dir (LOOP_IN/LOOP_OUT): 0 when it may go
+ * ahead, else the CLOSED/TIMEOUT/BUSY triple was pushed and 3 is returned. */
+int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op);
+/* Suspends the running task until s is ready in dir; `return` its value. */
+int lsock_wait(lua_State *L, lsock *s, unsigned dir, lua_KContext ctx, lua_KFunction k);
+/* Opens the socket of s (NONBLOCK|CLOEXEC; SO_PASSCRED for seqpacket). */
+int lsock_open(lsock *s, int family);
+/* Opens the socket of s for a and binds it with the mode/owner/group of the
+ * options table at opts (if any); if own, close removes the file. */
+int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own);
+/* The network named by argument i; raises for an unknown one. */
+const addr_net *lsock_network(lua_State *L, int i);
+/* Parses argument i as an address of net; 0 or -errno. */
+int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a);
+/* Optional number/string field of an options table. */
+double lsock_optnumber(lua_State *L, int opts, const char *key, double def);
+
+/* Creates metatable mt for a conn kind: methods m plus close, fd, deadlines,
+ * addresses, close_read/close_write, __gc, __close and __tostring. */
+void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg *m);
+/* Adds listen, dial, ... to the luds table on top of the stack. */
+void lsock_register(lua_State *L, runtime *rt);
+void lpacket_register(lua_State *L, runtime *rt);
+
+#endif

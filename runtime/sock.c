@@ -1,0 +1,140 @@
+/* Non-blocking socket calls returning -errno. Unix connects never block:
+ * the kernel either queues the connection at once or answers EAGAIN when the
+ * listener's backlog is full, which the caller retries. */
+#include "sock.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int sock_open(int family, int type) {
+  int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  return fd < 0 ? -errno : fd;
+}
+
+int sock_bind(int fd, const addr *a) {
+  return bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ? -errno : 0;
+}
+
+int sock_listen(int fd, int backlog) {
+  return listen(fd, backlog) < 0 ? -errno : 0;
+}
+
+int sock_accept(int fd) {
+  int r;
+  do
+    r = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+int sock_connect(int fd, const addr *a) {
+  if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+    return 0;
+  return errno == EINTR ? -EINPROGRESS : -errno;
+}
+
+int sock_connect_result(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    return -errno;
+  return -err;
+}
+
+ssize_t sock_recv(int fd, void *buf, size_t n) {
+  ssize_t r;
+  do
+    r = recv(fd, buf, n, 0);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+ssize_t sock_send(int fd, const void *buf, size_t n) {
+  ssize_t r;
+  do
+    r = send(fd, buf, n, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+int sock_shutdown(int fd, int how) {
+  return shutdown(fd, how) < 0 ? -errno : 0;
+}
+
+/* close(2) is not retried: Linux releases the fd even when it fails. */
+void sock_close(int fd) { close(fd); }
+
+int sock_name(int fd, int peer, addr *a) {
+  a->len = sizeof a->ss;
+  int r = peer ? getpeername(fd, (struct sockaddr *)&a->ss, &a->len)
+               : getsockname(fd, (struct sockaddr *)&a->ss, &a->len);
+  return r < 0 ? -errno : 0;
+}
+
+static int set_int(int fd, int level, int opt) {
+  int one = 1;
+  return setsockopt(fd, level, opt, &one, sizeof one) < 0 ? -errno : 0;
+}
+
+int sock_reuseaddr(int fd) { return set_int(fd, SOL_SOCKET, SO_REUSEADDR); }
+
+int sock_nodelay(int fd) { return set_int(fd, IPPROTO_TCP, TCP_NODELAY); }
+
+ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, int *flags) {
+  union {
+    struct cmsghdr h;
+    char space[CMSG_SPACE(sizeof(struct ucred))];
+  } ctl;
+  struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
+                     .msg_controllen = sizeof ctl};
+  if (from) {
+    m.msg_name = &from->ss;
+    m.msg_namelen = sizeof from->ss;
+  }
+  ssize_t n;
+  do
+    n = recvmsg(fd, &m, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return -errno;
+  if (from)
+    from->len = m.msg_namelen;
+  *flags = (m.msg_flags & MSG_TRUNC) ? SOCK_TRUNCATED : 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+      *flags |= SOCK_HAS_CREDS;
+  return n;
+}
+
+ssize_t sock_send_packet(int fd, const void *buf, size_t n, const addr *to) {
+  const struct sockaddr *sa = to ? (const struct sockaddr *)&to->ss : NULL;
+  socklen_t len = to ? to->len : 0;
+  ssize_t r;
+  do
+    r = sendto(fd, buf, n, MSG_NOSIGNAL, sa, len);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+int sock_pending(int fd) {
+  int n = 0;
+  return ioctl(fd, FIONREAD, &n) < 0 ? -errno : n;
+}
+
+int sock_passcred(int fd) { return set_int(fd, SOL_SOCKET, SO_PASSCRED); }
+
+int sock_peer_cred(int fd, long long *pid, long long *uid, long long *gid) {
+  struct ucred c;
+  socklen_t len = sizeof c;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) < 0)
+    return -errno;
+  *pid = c.pid;
+  *uid = c.uid;
+  *gid = c.gid;
+  return 0;
+}

@@ -1,0 +1,50 @@
+/* The socket OS layer: thin, non-blocking wrappers over the socket calls.
+ * Every function returns >= 0 or -errno and retries EINTR itself; every fd
+ * is born NONBLOCK|CLOEXEC. No Lua here. */
+#ifndef LUDS_SOCK_H
+#define LUDS_SOCK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "addr.h"
+
+int sock_open(int family, int type);
+int sock_bind(int fd, const addr *a);
+int sock_listen(int fd, int backlog);
+/* A new connected fd, or -EAGAIN when none is pending. */
+int sock_accept(int fd);
+/* 0 when connected, -EINPROGRESS (wait for writability, then
+ * sock_connect_result), -EAGAIN (a full unix backlog: retry later). */
+int sock_connect(int fd, const addr *a);
+int sock_connect_result(int fd);
+ssize_t sock_recv(int fd, void *buf, size_t n);
+/* Never raises SIGPIPE. */
+ssize_t sock_send(int fd, const void *buf, size_t n);
+int sock_shutdown(int fd, int how);
+void sock_close(int fd);
+/* The local (peer = 0) or remote (peer = 1) address of fd. */
+int sock_name(int fd, int peer, addr *a);
+/* Options luds sets by default: SO_REUSEADDR on IP listeners, TCP_NODELAY. */
+int sock_reuseaddr(int fd);
+int sock_nodelay(int fd);
+
+
+enum { SOCK_TRUNCATED = 1, SOCK_HAS_CREDS = 2 };
+
+/* Receives one message into buf (cap bytes), its sender into *from if not
+ * NULL. Returns the message's whole length (more than cap if it was cut,
+ * with SOCK_TRUNCATED in *flags; SOCK_HAS_CREDS when it carried
+ * SCM_CREDENTIALS) or -errno. */
+ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, int *flags);
+/* Sends one message to `to` (NULL: the connected peer). */
+ssize_t sock_send_packet(int fd, const void *buf, size_t n, const addr *to);
+/* Bytes queued for reading: the next datagram, or all queued messages of a
+ * seqpacket socket; never less than the next message. */
+int sock_pending(int fd);
+/* SO_PASSCRED: every message then carries the sender's credentials, so an
+ * empty message can be told from the end of the stream. */
+int sock_passcred(int fd);
+int sock_peer_cred(int fd, long long *pid, long long *uid, long long *gid);
+
+#endif

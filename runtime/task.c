@@ -1,0 +1,451 @@
+/* Tasks and the scheduler: spawn, wake, suspend, cancel, join, and the Lua
+ * functions built on them (spawn, sleep, now, run, exit, task methods). The
+ * runtime lives in a userdata under a registry key, so two states have two
+ * independent loops. */
+#include "task.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lerror.h"
+
+#define RT_KEY "luds.runtime"
+#define TASK_MT "luds.task"
+#define SCRATCH_MIN (256 * 1024)
+
+static const char *const state_names[] = {"ready",  "running", "waiting",
+                                          "done",   "failed",  "cancelled"};
+
+static void enqueue(runtime *rt, task *t) {
+  t->state = TASK_READY;
+  t->next = NULL;
+  if (rt->tail)
+    rt->tail->next = t;
+  else
+    rt->head = t;
+  rt->tail = t;
+}
+
+static void dequeue(runtime *rt, task *t) {
+  task *prev = NULL;
+  for (task *p = rt->head; p; prev = p, p = p->next) {
+    if (p != t)
+      continue;
+    if (prev)
+      prev->next = p->next;
+    else
+      rt->head = p->next;
+    if (rt->tail == p)
+      rt->tail = prev;
+    return;
+  }
+}
+
+static void unjoin(task *t) {
+  task **pp = &t->joinee->joiners;
+  while (*pp && *pp != t)
+    pp = &(*pp)->join_next;
+  if (*pp)
+    *pp = t->join_next;
+  t->joinee = t->join_next = NULL;
+}
+
+/* Undoes whatever a waiting task registered, so no waker can find it. */
+static void unwait(task *t) {
+  if (t->slot)
+    *t->slot = NULL;
+  t->slot = NULL;
+  if (t->joinee)
+    unjoin(t);
+  if (!t->rt->closed)
+    loop_timer_stop(&t->rt->lp, &t->timer);
+}
+
+void task_wake(task *t, int why) {
+  if (t->state != TASK_WAITING)
+    return;
+  unwait(t);
+  t->wake = (unsigned char)why;
+  enqueue(t->rt, t);
+}
+
+static void on_timer(loop_timer *tm) {
+  task *t = (task *)((char *)tm - offsetof(task, timer));
+  task_wake(t, WAKE_TIMEOUT);
+}
+
+task *task_running(lua_State *L, runtime *rt) {
+  task *t = rt->current;
+  if (!t || t->co != L)
+    luaL_error(L, "blocking call outside a luds task (use luds.run or luds.spawn)");
+  if (!lua_isyieldable(L))
+    luaL_error(L, "blocking call where the task cannot yield (inside a C call "
+                  "such as a metamethod or table.sort)");
+  return t;
+}
+
+int task_suspend(lua_State *L, task *t, task **slot, double deadline,
+                 lua_KContext ctx, lua_KFunction k) {
+  t->slot = slot;
+  if (slot)
+    *slot = t;
+  if (deadline > 0)
+    loop_timer_start(&t->rt->lp, &t->timer, deadline);
+  t->state = TASK_WAITING;
+  t->wake = WAKE_NONE;
+  return lua_yieldk(L, 0, ctx, k);
+}
+
+int task_woken(runtime *rt) { return rt->current->wake; }
+
+static void finish(runtime *rt, task *t, int state) {
+  t->state = (unsigned char)state;
+  rt->alive--;
+  while (t->joiners)
+    task_wake(t->joiners, WAKE_READY); /* unjoins it */
+  luaL_unref(rt->L, LUA_REGISTRYINDEX, t->ref);
+  t->ref = LUA_NOREF;
+}
+
+/* Keeps the error value beside the coroutine, then closes the coroutine's
+ * pending to-be-closed variables. */
+static void fail(runtime *rt, task *t) {
+  lua_State *L = rt->L;
+  lua_State *co = t->co;
+  const char *msg = lua_tostring(co, -1);
+  if (!msg)
+    msg = lua_pushfstring(co, "(error object is a %s value)", luaL_typename(co, -1));
+  luaL_traceback(L, co, msg, 0);
+  fprintf(stderr, "luds: %s\n", lua_tostring(L, -1));
+  fflush(stderr);
+  lua_pop(L, 1);
+  lua_xmove(co, L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+  lua_insert(L, -2);
+  lua_setiuservalue(L, -2, 2);
+  lua_pop(L, 1);
+  lua_resetthread(co);
+  rt->failed++;
+  finish(rt, t, TASK_FAILED);
+}
+
+static void resume(runtime *rt, task *t) {
+  int nres, nargs = t->nargs;
+  t->nargs = 0;
+  t->state = TASK_RUNNING;
+  rt->current = t;
+  int status = lua_resume(t->co, rt->L, nargs, &nres);
+  rt->current = NULL;
+  if (status == LUA_OK)
+    finish(rt, t, TASK_DONE);
+  else if (status != LUA_YIELD)
+    fail(rt, t);
+  else {
+    lua_pop(t->co, nres);
+    if (t->state == TASK_RUNNING) /* a plain coroutine.yield(): run later */
+      enqueue(rt, t);
+  }
+}
+
+/* Runs the tasks queued when the pass began; those they queue wait for the
+ * next pass, after a poll, so a yielding task cannot starve I/O. */
+static void run_ready(runtime *rt) {
+  task *t = rt->head;
+  task *last = rt->tail;
+  while (t && !rt->exiting) {
+    task *next = t->next;
+    rt->head = next;
+    if (!next)
+      rt->tail = NULL;
+    resume(rt, t);
+    if (t == last)
+      break;
+    t = rt->head;
+  }
+}
+
+int rt_step(runtime *rt, double timeout) {
+  run_ready(rt);
+  if (rt->exiting || (rt->alive == 0 && !rt->head))
+    return 0;
+  int r = loop_poll(&rt->lp, rt->head ? 0 : timeout);
+  if (r >= 0)
+    run_ready(rt);
+  return r < 0 ? r : 0;
+}
+
+int rt_run(runtime *rt) {
+  int r = 0;
+  loop_block_signals(&rt->lp);
+  while (r >= 0 && !rt->exiting && (rt->alive > 0 || rt->head))
+    r = rt_step(rt, -1);
+  loop_unblock_signals(&rt->lp);
+  return r;
+}
+
+void rt_add_closer(runtime *rt, rt_closer *c) {
+  c->prev = &rt->closers;
+  c->next = rt->closers.next;
+  if (c->next)
+    c->next->prev = c;
+  rt->closers.next = c;
+}
+
+void rt_remove_closer(rt_closer *c) {
+  if (!c->prev)
+    return;
+  c->prev->next = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+}
+
+void rt_shutdown(runtime *rt, int code) {
+  if (!rt->exiting) {
+    rt->exiting = 1;
+    rt->exit_code = code;
+  }
+  while (rt->closers.next)
+    rt->closers.next->close(rt->closers.next);
+}
+
+static void on_signal(loop *lp, int signo) {
+  rt_shutdown((runtime *)lp, 128 + signo);
+}
+
+char *rt_scratch(lua_State *L, runtime *rt, size_t n) {
+  if (n <= rt->scratch_cap)
+    return rt->scratch;
+  size_t cap = n < SCRATCH_MIN ? SCRATCH_MIN : n;
+  char *p = realloc(rt->scratch, cap);
+  if (!p)
+    luaL_error(L, "not enough memory for a %d byte buffer", (int)n);
+  rt->scratch = p;
+  rt->scratch_cap = cap;
+  return p;
+}
+
+static int rt_gc(lua_State *L) {
+  runtime *rt = lua_touserdata(L, 1);
+  if (rt->closed)
+    return 0;
+  rt->closed = 1;
+  loop_free(&rt->lp);
+  free(rt->scratch);
+  rt->scratch = NULL;
+  return 0;
+}
+
+runtime *rt_find(lua_State *L) {
+  runtime *rt = NULL;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, RT_KEY) == LUA_TUSERDATA)
+    rt = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return rt;
+}
+
+runtime *rt_get(lua_State *L) {
+  runtime *rt = rt_find(L);
+  if (rt)
+    return rt;
+  rt = lua_newuserdatauv(L, sizeof *rt, 0);
+  memset(rt, 0, sizeof *rt);
+  rt->closed = 1;
+  lua_newtable(L);
+  lua_pushcfunction(L, rt_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  int r = loop_init(&rt->lp, on_signal);
+  if (r < 0)
+    luaL_error(L, "luds: cannot create the event loop: %s", lerror_text(r));
+  rt->closed = 0;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  rt->L = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, RT_KEY);
+  return rt;
+}
+
+task *task_spawn(lua_State *L, runtime *rt, int nargs) {
+  luaL_checktype(L, -(nargs + 1), LUA_TFUNCTION);
+  task *t = lua_newuserdatauv(L, sizeof *t, 2);
+  memset(t, 0, sizeof *t);
+  luaL_setmetatable(L, TASK_MT);
+  t->rt = rt;
+  t->timer.fn = on_timer;
+  t->co = lua_newthread(L);
+  lua_setiuservalue(L, -2, 1);
+  lua_insert(L, -(nargs + 2));
+  lua_xmove(L, t->co, nargs + 1);
+  t->nargs = nargs;
+  lua_pushvalue(L, -1);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  rt->alive++;
+  enqueue(rt, t);
+  return t;
+}
+
+static task *check_task(lua_State *L, int i) {
+  return luaL_checkudata(L, i, TASK_MT);
+}
+
+static runtime *up_rt(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static int push_outcome(lua_State *L, task *t) {
+  if (t->state == TASK_DONE) {
+    int n = lua_gettop(t->co);
+    luaL_checkstack(L, n + 1, "too many results");
+    lua_pushboolean(L, 1);
+    for (int i = 1; i <= n; i++) {
+      lua_pushvalue(t->co, i);
+      lua_xmove(t->co, L, 1);
+    }
+    return n + 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_getiuservalue(L, 1, 2);
+  return 2;
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx) {
+  task *t = check_task(L, 1);
+  (void)status, (void)ctx;
+  if (t->state < TASK_DONE)
+    return lerror_push(L, "wait", NULL, NULL, LERR_TIMEOUT);
+  return push_outcome(L, t);
+}
+
+/* task:wait([timeout]) -> true, results... | false, err | nil, msg, "TIMEOUT" */
+static int task_wait(lua_State *L) {
+  task *t = check_task(L, 1);
+  double timeout = luaL_optnumber(L, 2, -1);
+  lua_settop(L, 1);
+  if (t->state >= TASK_DONE)
+    return push_outcome(L, t);
+  task *self = task_running(L, t->rt);
+  if (self == t)
+    return luaL_error(L, "a task cannot wait for itself");
+  self->joinee = t;
+  self->join_next = t->joiners;
+  t->joiners = self;
+  double deadline = timeout >= 0 ? loop_now() + timeout : 0;
+  return task_suspend(L, self, NULL, deadline, 0, wait_k);
+}
+
+/* Ends a task that is not running: its to-be-closed variables are closed. */
+static int task_cancel(lua_State *L) {
+  task *t = check_task(L, 1);
+  runtime *rt = t->rt;
+  if (t->state >= TASK_DONE) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (t == rt->current)
+    return luaL_error(L, "a task cannot cancel itself (return or error instead)");
+  if (t->state == TASK_READY)
+    dequeue(rt, t);
+  else
+    unwait(t);
+  lua_resetthread(t->co);
+  lua_pushliteral(L, "cancelled");
+  lua_setiuservalue(L, 1, 2);
+  finish(rt, t, TASK_CANCELLED);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int task_status(lua_State *L) {
+  lua_pushstring(L, state_names[check_task(L, 1)->state]);
+  return 1;
+}
+
+static int task_tostring(lua_State *L) {
+  task *t = check_task(L, 1);
+  lua_pushfstring(L, "task %p (%s)", (void *)t, state_names[t->state]);
+  return 1;
+}
+
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  task_spawn(L, up_rt(L), lua_gettop(L) - 1);
+  return 1;
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx) {
+  (void)L, (void)status, (void)ctx;
+  return 0;
+}
+
+static int l_sleep(lua_State *L) {
+  runtime *rt = up_rt(L);
+  double s = luaL_checknumber(L, 1);
+  task *t = task_running(L, rt);
+  if (!(s > 0)) /* also NaN: just let the others run */
+    return lua_yieldk(L, 0, 0, sleep_k);
+  return task_suspend(L, t, NULL, loop_now() + s, 0, sleep_k);
+}
+
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, loop_now());
+  return 1;
+}
+
+static int exit_code(lua_State *L, int i) {
+  if (lua_isboolean(L, i))
+    return lua_toboolean(L, i) ? 0 : 1;
+  return (int)luaL_optinteger(L, i, 0);
+}
+
+static void exit_now(runtime *rt) {
+  fflush(NULL);
+  exit(rt->exit_code);
+}
+
+/* Closes every listener (removing its file) and ends the process. Inside a
+ * task the scheduler stops and the host (the luds binary) exits cleanly. */
+static int l_exit(lua_State *L) {
+  runtime *rt = up_rt(L);
+  rt_shutdown(rt, exit_code(L, 1));
+  if (rt->current && rt->current->co == L && lua_isyieldable(L))
+    return task_suspend(L, rt->current, NULL, 0, 0, sleep_k);
+  exit_now(rt);
+  return 0;
+}
+
+/* Inside a task: spawn and wait. Outside (a stock lua5.4 or a host): drive
+ * the loop until every task has ended, then report on fn's task. */
+static int l_run(lua_State *L) {
+  runtime *rt = up_rt(L);
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  task_spawn(L, rt, lua_gettop(L) - 1);
+  lua_replace(L, 1);
+  lua_settop(L, 1);
+  if (rt->current)
+    return task_wait(L);
+  int r = rt_run(rt);
+  if (r < 0)
+    return luaL_error(L, "luds.run: event loop failed: %s", lerror_text(r));
+  if (rt->exiting)
+    exit_now(rt);
+  return task_wait(L);
+}
+
+void task_register(lua_State *L, runtime *rt) {
+  static const luaL_Reg methods[] = {
+      {"wait", task_wait}, {"cancel", task_cancel}, {"status", task_status},
+      {"__tostring", task_tostring}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {
+      {"spawn", l_spawn}, {"sleep", l_sleep}, {"now", l_now},
+      {"run", l_run},     {"exit", l_exit},   {NULL, NULL}};
+  luaL_newmetatable(L, TASK_MT);
+  luaL_setfuncs(L, methods, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  lua_pushlightuserdata(L, rt);
+  luaL_setfuncs(L, funcs, 1);
+}

@@ -1,0 +1,80 @@
+/* The runtime behind one lua_State: the loop, the run queue and the tasks.
+ * A task is a coroutine that a blocking call suspends (lua_yieldk) after
+ * registering where its waker will find it; wakers only queue tasks, so no
+ * Lua code ever runs inside event dispatch. */
+#ifndef LUDS_TASK_H
+#define LUDS_TASK_H
+
+#include <lua.h>
+
+#include "loop.h"
+
+typedef struct task task;
+typedef struct runtime runtime;
+typedef struct rt_closer rt_closer;
+
+enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE, TASK_FAILED, TASK_CANCELLED };
+enum task_wake { WAKE_NONE, WAKE_READY, WAKE_TIMEOUT };
+
+struct task {
+  runtime *rt;
+  lua_State *co;
+  int ref;     /* registry anchor while the task is alive */
+  int nargs;   /* arguments for the first resume */
+  unsigned char state, wake;
+  task *next;  /* run queue */
+  task **slot; /* where a waker finds this task while it waits */
+  task *joinee, *join_next, *joiners;
+  loop_timer timer;
+};
+
+/* Something to close when the process is told to stop (listeners). */
+struct rt_closer {
+  void (*close)(rt_closer *c);
+  rt_closer *prev, *next;
+};
+
+struct runtime {
+  loop lp;
+  lua_State *L;
+  task *head, *tail;
+  task *current;
+  int alive, failed;
+  int exiting, exit_code;
+  int closed; /* the state is being closed: no more loop operations */
+  rt_closer closers;
+  char *scratch;
+  size_t scratch_cap;
+};
+
+/* The runtime of L, or NULL if it has none yet (never raises). */
+runtime *rt_find(lua_State *L);
+/* The runtime of L, created on first use; raises on failure. */
+runtime *rt_get(lua_State *L);
+/* A buffer of at least n bytes, valid until the next call; raises on ENOMEM. */
+char *rt_scratch(lua_State *L, runtime *rt, size_t n);
+void rt_add_closer(runtime *rt, rt_closer *c);
+void rt_remove_closer(rt_closer *c);
+/* Closes every registered closer and stops the scheduler with code. */
+void rt_shutdown(runtime *rt, int code);
+/* Runs tasks until none is alive or the runtime is exiting; 0 or -errno. */
+int rt_run(runtime *rt);
+/* Runs what is ready, waits for events at most timeout seconds, runs again. */
+int rt_step(runtime *rt, double timeout);
+
+/* The task running on L; raises if L is not a task or cannot yield here. */
+task *task_running(lua_State *L, runtime *rt);
+/* Suspends the running task: returns lua_yieldk's value, so call it as
+ * `return task_suspend(...)`. The continuation k runs after task_wake, the
+ * deadline (0: none) or task_wake_all; task_woken tells which. */
+int task_suspend(lua_State *L, task *t, task **slot, double deadline,
+                 lua_KContext ctx, lua_KFunction k);
+void task_wake(task *t, int why);
+int task_woken(runtime *rt);
+/* Pushes a new task running the function under its nargs arguments, queued. */
+task *task_spawn(lua_State *L, runtime *rt, int nargs);
+
+/* Adds spawn, sleep, now, run, exit to the table on top of the stack. */
+void task_register(lua_State *L, runtime *rt);
+
+#endif
