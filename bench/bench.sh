@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# bench.sh: what `make bench` runs. Owns building loadgen and ref_server,
+# running every column against the C reference server and the luds example
+# servers in alternation, and printing the comparison table plus the idle
+# memory cost per connection.
+#
+# Environment:
+#   BENCH_QUICK=1        1 repetition of 1 s per run (quick check)
+#   BENCH_REPS, BENCH_SECS, BENCH_IDLE_CONNS   override the defaults (3, 2, 10000)
+#   BENCH_PIN=1          pin server to CPU 0 and loadgen to CPU 1 with taskset
+#   LUDS_SERVER_CMD      replaces the luds server; run as: $LUDS_SERVER_CMD KIND PATH
+#                        (KIND is unix, unixgram or unixpacket; it must exec the server)
+#   LUDS                 luds binary (default build/luds)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+OUT=build/bench
+LUDS=${LUDS:-build/luds}
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then REPS=1 SECS=1; else REPS=3 SECS=2; fi
+REPS=${BENCH_REPS:-$REPS}
+SECS=${BENCH_SECS:-$SECS}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+CFLAGS=(-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror)
+
+# name|loadgen mode and args|server kind|luds example|result key
+COLUMNS=(
+    "pingpong c=1|pingpong -c 1|unix|echo_unix.lua|ops_per_sec"
+    "pingpong c=100|pingpong -c 100|unix|echo_unix.lua|ops_per_sec"
+    "pingpong c=1000|pingpong -c 1000|unix|echo_unix.lua|ops_per_sec"
+    "bulk MB/s|bulk|unix|echo_unix.lua|mb_per_sec"
+    "dgram c=1|dgram -c 1|unixgram|echo_unixgram.lua|ops_per_sec"
+    "seqpacket c=1|seqpacket -c 1|unixpacket|echo_unixpacket.lua|ops_per_sec"
+)
+
+SERVER_PID=
+RUN_DIR=
+RESULT=
+FAILURES=0
+
+log() { printf '%s\n' "$*" >&2; }
+
+cleanup() {
+    [[ -n $SERVER_PID ]] && stop_server "$SERVER_PID"
+    [[ -n $RUN_DIR ]] && rm -rf "$RUN_DIR"
+    return 0
+}
+
+build_tools() {
+    mkdir -p "$OUT"
+    cc "${CFLAGS[@]}" -o "$OUT/loadgen" bench/loadgen.c
+    cc "${CFLAGS[@]}" -o "$OUT/ref_server" bench/ref_server.c
+}
+
+raise_nofile() {
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    if (( $(ulimit -n) < IDLE_CONNS + 64 )); then
+        log "warning: open-file limit $(ulimit -n) is below $IDLE_CONNS idle connections"
+    fi
+}
+
+pin() {
+    if [[ ${BENCH_PIN:-0} == 1 ]]; then echo "taskset -c $1"; fi
+}
+
+# alive PID: true while PID runs and is not a zombie waiting to be reaped.
+alive() {
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    [[ ${st%% *} != Z ]]
+}
+
+luds_available() {
+    [[ -n ${LUDS_SERVER_CMD:-} ]] || [[ -x $LUDS && -f examples/$1 ]]
+}
+
+# start_server WHO KIND EXAMPLE PATH LOG: sets SERVER_PID.
+start_server() {
+    local cmd
+    if [[ $1 == C ]]; then
+        cmd=("$OUT/ref_server" "$2" "$4")
+    elif [[ -n ${LUDS_SERVER_CMD:-} ]]; then
+        read -r -a cmd <<<"$LUDS_SERVER_CMD"
+        cmd+=("$2" "$4")
+    else
+        cmd=("$LUDS" "examples/$3" serve "$4")
+    fi
+    # shellcheck disable=SC2046
+    $(pin 0) "${cmd[@]}" >"$5" 2>&1 &
+    SERVER_PID=$!
+}
+
+wait_socket() {
+    local i
+    for ((i = 0; i < 250; i++)); do
+        [[ -S $1 ]] && return 0
+        alive "$2" || return 1
+        sleep 0.02
+    done
+    return 1
+}
+
+stop_server() {
+    local i
+    kill -TERM "$1" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+        alive "$1" || break
+        sleep 0.02
+    done
+    alive "$1" && kill -KILL "$1" 2>/dev/null
+    { wait "$1"; } 2>/dev/null || true
+    SERVER_PID=
+}
+
+peak_rss_kib() {
+    awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
+}
+
+field() {
+    sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"
+}
+
+# check_errors WHO LINE: a run that completed with broken connections or
+# lost datagrams still counts, but is flagged.
+check_errors() {
+    local errors lost
+    errors=$(field "$2" errors) lost=$(field "$2" lost)
+    if [[ ${errors:-0} != 0 || ${lost:-0} != 0 ]]; then
+        log "  warning: $1 run had errors=$errors lost=$lost"
+        [[ ${errors:-0} == 0 ]] || FAILURES=$((FAILURES + 1))
+    fi
+}
+
+# run_one WHO KIND EXAMPLE LOADGEN_ARGS...: sets RESULT to the loadgen line
+# plus the server's peak RSS (hwm_kib), or fails.
+run_one() {
+    local who=$1 kind=$2 example=$3 line='' hwm='' rc=0
+    RESULT=
+    shift 3
+    RUN_DIR=$(mktemp -d)
+    local sock=$RUN_DIR/s.sock mode=$1
+    shift
+    start_server "$who" "$kind" "$example" "$sock" "$RUN_DIR/server.log"
+    if ! wait_socket "$sock" "$SERVER_PID"; then
+        log "  $who server did not come up: $(tail -n 3 "$RUN_DIR/server.log")"
+        rc=1
+    else
+        # shellcheck disable=SC2046
+        line=$(timeout -k 5 $((${SECS%.*} + 120)) $(pin 1) "$OUT/loadgen" "$mode" "$sock" "$@" \
+            2>"$RUN_DIR/loadgen.err") || rc=1
+        hwm=$(peak_rss_kib "$SERVER_PID")
+        [[ $rc == 0 ]] || log "  $who $mode failed: $(tail -n 3 "$RUN_DIR/loadgen.err")"
+        check_errors "$who" "$line"
+    fi
+    stop_server "$SERVER_PID"
+    rm -rf "$RUN_DIR"
+    RUN_DIR=
+    (( rc == 0 )) || FAILURES=$((FAILURES + 1))
+    RESULT="$line hwm_kib=${hwm:-0}"
+    return "$rc"
+}
+
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
+        END { if (NR == 0) print "n/a";
+              else if (NR % 2) print a[(NR + 1) / 2];
+              else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+max_of() {
+    printf '%s\n' "$@" | sort -g | tail -n 1
+}
+
+fmt_rss() {
+    [[ $1 =~ ^[0-9]+$ ]] || { echo n/a; return; }
+    awk -v k="$1" 'BEGIN { printf "%.1f MiB\n", k / 1024 }'
+}
+
+ratio() {
+    [[ $1 == n/a || $2 == n/a || $2 == fail || $1 == fail ]] && { echo n/a; return; }
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "n/a" }'
+}
+
+# bench_column SPEC: alternates C and luds runs; appends one table row.
+bench_column() {
+    local name args kind example key rep who res
+    IFS='|' read -r name args kind example key <<<"$1"
+    local -a c_vals=() l_vals=() c_hwm=() l_hwm=() largs
+    read -r -a largs <<<"$args"
+    local has_luds=0
+    luds_available "$example" && has_luds=1
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for who in C luds; do
+            [[ $who == luds && $has_luds == 0 ]] && continue
+            run_one "$who" "$kind" "$example" "${largs[@]}" -d "$SECS" || continue
+            res=$RESULT
+            log "  $name [$who #$rep]: $key=$(field "$res" "$key") p50_us=$(field "$res" p50_us) p99_us=$(field "$res" p99_us)"
+            if [[ $who == C ]]; then
+                c_vals+=("$(field "$res" "$key")"); c_hwm+=("$(field "$res" hwm_kib)")
+            else
+                l_vals+=("$(field "$res" "$key")"); l_hwm+=("$(field "$res" hwm_kib)")
+            fi
+        done
+    done
+    local cm lm ch lh
+    cm=$(median "${c_vals[@]}"); ch=$(max_of "${c_hwm[@]}")
+    if [[ $has_luds == 1 ]]; then
+        lm=$(median "${l_vals[@]}"); lh=$(max_of "${l_hwm[@]}")
+        (( ${#l_vals[@]} )) || lm=fail
+    else
+        lm=n/a lh=
+    fi
+    (( ${#c_vals[@]} )) || cm=fail
+    TABLE+=("$(printf '%-16s %14s %14s %8s %12s %14s' "$name" "$cm" "$lm" \
+        "$(ratio "$lm" "$cm")" "$(fmt_rss "$ch")" "$(fmt_rss "$lh")")")
+}
+
+# bench_idle WHO: N idle connections, one echoed byte each; prints KiB/conn.
+bench_idle() {
+    local who=$1 res
+    if [[ $who == luds ]] && ! luds_available echo_unix.lua; then
+        IDLE+=("$(printf '%-6s n/a (no luds server)' "$who")")
+        return
+    fi
+    RUN_DIR=$(mktemp -d)
+    local sock=$RUN_DIR/s.sock
+    start_server "$who" unix echo_unix.lua "$sock" "$RUN_DIR/server.log"
+    if ! wait_socket "$sock" "$SERVER_PID"; then
+        log "  idle [$who] server did not come up: $(tail -n 3 "$RUN_DIR/server.log")"
+        IDLE+=("$(printf '%-6s failed' "$who")")
+        FAILURES=$((FAILURES + 1))
+    elif res=$(timeout -k 5 200 "$OUT/loadgen" idle "$sock" -n "$IDLE_CONNS" -p "$SERVER_PID" \
+        2>"$RUN_DIR/loadgen.err"); then
+        check_errors "$who" "$res"
+        IDLE+=("$(printf '%-6s %8s KiB/conn  (RSS %s -> %s KiB, %s of %s conns echoed)' "$who" \
+            "$(field "$res" kib_per_conn)" "$(field "$res" rss_before_kib)" \
+            "$(field "$res" rss_after_kib)" "$(field "$res" ops)" "$IDLE_CONNS")")
+    else
+        log "  idle [$who] failed: $(tail -n 3 "$RUN_DIR/loadgen.err")"
+        IDLE+=("$(printf '%-6s failed' "$who")")
+        FAILURES=$((FAILURES + 1))
+    fi
+    stop_server "$SERVER_PID"
+    rm -rf "$RUN_DIR"
+    RUN_DIR=
+}
+
+main() {
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    build_tools
+    raise_nofile
+    if [[ -z ${LUDS_SERVER_CMD:-} && ! -x $LUDS ]]; then
+        log "note: $LUDS not built; luds columns will be n/a"
+    fi
+    log "bench: $REPS repetition(s) x ${SECS}s per server per column"
+    TABLE=() IDLE=()
+    local spec
+    for spec in "${COLUMNS[@]}"; do
+        bench_column "$spec"
+    done
+    bench_idle C
+    bench_idle luds
+    printf '\n%-16s %14s %14s %8s %12s %14s\n' column "C median" "luds median" \
+        "luds/C" "C peak RSS" "luds peak RSS"
+    printf '%s\n' "${TABLE[@]}"
+    printf '(ops/s = round trips per second; bulk in MB/s of verified echo)\n'
+    printf '\nidle memory, %s connections to the stream echo server:\n' "$IDLE_CONNS"
+    printf '%s\n' "${IDLE[@]}"
+    if (( FAILURES > 0 )); then
+        log "bench: $FAILURES run(s) failed or had errors"
+        return 1
+    fi
+}
+
+main "$@"
