@@ -46,6 +46,8 @@ $(BUILD)/obj:
 run: deps
 	@$(MAKE) -s all
 	$(BUILD)/luds examples/echo_unix.lua
+	$(BUILD)/luds examples/echo_unixgram.lua
+	$(BUILD)/luds examples/echo_unixpacket.lua
 
 test: deps
 	@$(MAKE) -s all
