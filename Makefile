@@ -14,9 +14,21 @@ LIB_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 LIB_OBJ := $(LIB_SRC:runtime/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o
 LUA_MODULES := $(wildcard lua/luds/*.lua)
 
-.PHONY: all deps run test clean lint bench
+PREFIX ?= /usr/local
+DESTDIR ?=
+LUA_VERSION := 5.4
+SONAME := libluds.so.0
+SOVERSION := 0.1.0
+BINDIR := $(PREFIX)/bin
+LIBDIR := $(PREFIX)/lib
+INCDIR := $(PREFIX)/include
+MANDIR := $(PREFIX)/share/man/man1
+LUA_CMOD ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_LMOD ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
-all: $(BUILD)/luds $(BUILD)/luds.so $(BUILD)/libluds.a
+.PHONY: all deps run test clean lint bench examples install uninstall check-install
+
+all: $(BUILD)/luds $(BUILD)/luds.so $(BUILD)/libluds.a $(BUILD)/$(SONAME)
 
 deps:
 	@sh tools/deps.sh
@@ -40,8 +52,46 @@ $(BUILD)/luds: $(BUILD)/obj/main.o $(BUILD)/libluds.a
 $(BUILD)/luds.so: $(LIB_OBJ)
 	$(CC) $(CFLAGS) -shared $^ -o $@
 
+# The shared library for embedding hosts; it needs liblua, as a host does.
+$(BUILD)/$(SONAME): $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) $^ $(LUA_LIBS) -o $@
+
 $(BUILD)/obj:
 	mkdir -p $@
+
+examples: $(BUILD)/examples/host
+
+$(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libluds.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libluds.a $(LUA_LIBS) -lm -ldl -o $@
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
+	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(LUA_CMOD) $(DESTDIR)$(LUA_LMOD)/luds
+	install -m 755 $(BUILD)/luds $(DESTDIR)$(BINDIR)/luds
+	install -m 644 $(BUILD)/libluds.a $(DESTDIR)$(LIBDIR)/libluds.a
+	install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/libluds.so.$(SOVERSION)
+	ln -sf libluds.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libluds.so
+	install -m 644 runtime/luds.h $(DESTDIR)$(INCDIR)/luds.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SOVERSION)|' tools/luds.pc.in \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc
+	install -m 644 doc/luds.1 $(DESTDIR)$(MANDIR)/luds.1
+	install -m 755 $(BUILD)/luds.so $(DESTDIR)$(LUA_CMOD)/luds.so
+	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_LMOD)/luds/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/luds $(DESTDIR)$(LIBDIR)/libluds.a \
+	  $(DESTDIR)$(LIBDIR)/libluds.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	  $(DESTDIR)$(LIBDIR)/libluds.so $(DESTDIR)$(INCDIR)/luds.h \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc $(DESTDIR)$(MANDIR)/luds.1 \
+	  $(DESTDIR)$(LUA_CMOD)/luds.so $(LUA_MODULES:lua/luds/%=$(DESTDIR)$(LUA_LMOD)/luds/%)
+	-rmdir $(DESTDIR)$(LUA_LMOD)/luds 2>/dev/null
+
+# Installs into a scratch DESTDIR, builds a host against it with pkg-config,
+# runs it and the module under a stock lua5.4, then uninstalls.
+check-install:
+	sh tools/check-install.sh
 
 run: deps
 	@$(MAKE) -s all

@@ -1,0 +1,50 @@
+#!/bin/sh
+# Checks `make install` end to end: installs into a scratch DESTDIR, compiles a
+# host with `pkg-config --cflags --libs luds`, runs it against the installed
+# shared library, loads the installed module in a stock lua5.4, then checks
+# that `make uninstall` leaves no file behind. Prints one line per check.
+set -eu
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+prefix=/usr/local
+root=$dest$prefix
+make -s install DESTDIR="$dest" PREFIX="$prefix" >/dev/null
+
+cat >"$dest/host.c" <<'C'
+#include <lauxlib.h>
+#include <lualib.h>
+#include <luds.h>
+#include <stdio.h>
+int main(void) {
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  if (luds_openlibs(L) != LUDS_OK) return 1;
+  if (luaL_loadstring(L, "local luds = require 'luds'; luds.sleep(0.01); print('tiny host: luds ' .. luds.version)") != LUA_OK) return 1;
+  int code = -1;
+  if (luds_spawn(L, 0) != LUDS_OK || luds_run(L, &code) != LUDS_OK) return 1;
+  lua_close(L);
+  return code;
+}
+C
+# The installed luds.pc, with its prefix moved under DESTDIR (and only its own:
+# --define-variable would move lua5.4's too).
+mkdir "$dest/pc"
+sed "s|^prefix=.*|prefix=$root|" "$root/lib/pkgconfig/luds.pc" >"$dest/pc/luds.pc"
+flags=$(PKG_CONFIG_PATH="$dest/pc" pkg-config --cflags --libs luds)
+cc "$dest/host.c" $flags -o "$dest/host"
+LD_LIBRARY_PATH="$root/lib" "$dest/host"
+LD_LIBRARY_PATH="$root/lib" ldd "$dest/host" | grep -q "libluds.so.0 => $root/lib/libluds.so.0"
+echo "check-install: host linked against the installed libluds.so.0"
+LUA_CPATH="$root/lib/lua/5.4/?.so" LUA_PATH="$root/share/lua/5.4/?.lua" lua5.4 -e '
+  local luds = require "luds"
+  local creds = package.searchpath("luds.server", package.path)
+  print("check-install: stock lua5.4 loaded luds " .. luds.version .. ", modules at " .. creds)'
+"$root/bin/luds" -e 'print("check-install: installed luds binary runs")'
+man -l "$root/share/man/man1/luds.1" >/dev/null 2>&1 || true
+make -s uninstall DESTDIR="$dest" PREFIX="$prefix" >/dev/null
+left=$(find "$dest" \( -type f -o -type l \) ! -name 'host*' ! -path "$dest/pc/*")
+if [ -n "$left" ]; then
+  echo "check-install: uninstall left files: $left" >&2
+  exit 1
+fi
+echo "check-install: uninstall removed every installed file"
