@@ -26,7 +26,7 @@ MANDIR := $(PREFIX)/share/man/man1
 LUA_CMOD ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_LMOD ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
-.PHONY: all deps run test clean lint bench examples install uninstall check-install
+.PHONY: all deps run test clean lint bench examples install uninstall check-install rock-install
 
 all: $(BUILD)/luds $(BUILD)/luds.so $(BUILD)/libluds.a $(BUILD)/$(SONAME)
 
@@ -79,6 +79,14 @@ install: all
 	install -m 644 doc/luds.1 $(DESTDIR)$(MANDIR)/luds.1
 	install -m 755 $(BUILD)/luds.so $(DESTDIR)$(LUA_CMOD)/luds.so
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_LMOD)/luds/
+
+# What luarocks installs (luds-scm-1.rockspec): the module, the Lua modules
+# and the binary, into the directories luarocks names.
+rock-install: all
+	install -d $(LUA_CMOD) $(LUA_LMOD)/luds $(BINDIR)
+	install -m 755 $(BUILD)/luds.so $(LUA_CMOD)/luds.so
+	install -m 644 $(LUA_MODULES) $(LUA_LMOD)/luds/
+	install -m 755 $(BUILD)/luds $(BINDIR)/luds
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/luds $(DESTDIR)$(LIBDIR)/libluds.a \

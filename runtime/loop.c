@@ -197,12 +197,21 @@ static int open_signals(loop *lp) {
   return loop_arm(lp, &lp->sigio, LOOP_IN);
 }
 
-/* SIGPIPE is ignored unless the host installed a handler of its own: a write
- * to a dead peer must be an error value, never the end of the process. */
+static void on_sigpipe(int signo) { (void)signo; }
+
+/* A write to a dead peer must be an error value, never the end of the
+ * process: sockets write with MSG_NOSIGNAL, and any other write (a pipe)
+ * meets this empty handler unless the host installed its own. A handler, not
+ * SIG_IGN, because exec resets it: child processes get the default back. */
 static void ignore_sigpipe(void) {
   struct sigaction sa;
-  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-    signal(SIGPIPE, SIG_IGN);
+  if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+    return;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigpipe;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, NULL);
 }
 
 int loop_init(loop *lp, loop_signal_fn *on_signal) {

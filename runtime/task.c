@@ -421,9 +421,7 @@ static int l_exit(lua_State *L) {
 static int l_run(lua_State *L) {
   runtime *rt = up_rt(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  task_spawn(L, rt, lua_gettop(L) - 1);
-  lua_replace(L, 1);
-  lua_settop(L, 1);
+  task_spawn(L, rt, lua_gettop(L) - 1); /* leaves only the task, at 1 */
   if (rt->current)
     return task_wait(L);
   int r = rt_run(rt);

@@ -1,0 +1,218 @@
+-- Tasks (spawn, wait, cancel, sleep, status), signals and the luds command line.
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local lu = require "luaunit"
+local luds = require "luds"
+local H = require "helper"
+
+TestTasks = H.suite()
+
+function TestTasks:test_spawn_wait_results()
+  H.run(function()
+    local t = luds.spawn(function(a, b) return a + b, nil, "x" end, 1, 2)
+    local r = table.pack(t:wait())
+    lu.assertEquals(r, { n = 4, true, 3, nil, "x" })
+  end)
+end
+
+function TestTasks:test_run_returns_like_wait()
+  H.run(function()
+    lu.assertEquals({ luds.run(function(a) return a * 2 end, 21) }, { true, 42 })
+  end)
+end
+
+function TestTasks:test_wait_timeout()
+  H.run(function()
+    local t = luds.spawn(luds.sleep, 10)
+    local before = luds.now()
+    H.assert_fails("TIMEOUT", nil, t:wait(0.05))
+    lu.assertTrue(luds.now() - before >= 0.05)
+    lu.assertEquals(t:status(), "waiting")
+    lu.assertTrue(t:cancel())
+  end)
+end
+
+function TestTasks:test_cancel_sleeping_task()
+  H.run(function()
+    local t = luds.spawn(luds.sleep, 10)
+    H.wait_parked(t)
+    lu.assertTrue(t:cancel())
+    lu.assertEquals(t:status(), "cancelled")
+    lu.assertEquals({ t:wait(1) }, { false, "cancelled" })
+    lu.assertFalse(t:cancel())
+  end)
+end
+
+function TestTasks:test_cancel_task_blocked_in_read_runs_close()
+  H.run(function()
+    local client, server = H.pair(self.dir)
+    local closed = false
+    local t = luds.spawn(function()
+      local c <close> = server
+      local _ <close> = setmetatable({}, { __close = function() closed = true end })
+      return c:read()
+    end)
+    H.wait_parked(t)
+    lu.assertTrue(t:cancel())
+    lu.assertEquals({ t:wait(1) }, { false, "cancelled" })
+    lu.assertTrue(closed)
+    lu.assertStrContains(tostring(server), "(closed)")
+    lu.assertEquals({ client:read() }, { nil, "EOF", "EOF" })
+  end)
+end
+
+function TestTasks:test_cancel_finished_task()
+  H.run(function()
+    local t = luds.spawn(function() return "done" end)
+    lu.assertEquals({ t:wait(1) }, { true, "done" })
+    lu.assertFalse(t:cancel())
+    lu.assertEquals(t:status(), "done")
+  end)
+end
+
+function TestTasks:test_task_cannot_cancel_itself()
+  H.run(function()
+    local t
+    t = luds.spawn(function()
+      luds.sleep(0.001)
+      return pcall(t.cancel, t)
+    end)
+    local ok, pok, err = t:wait(1)
+    lu.assertEquals({ ok, pok }, { true, false })
+    lu.assertIsString(err)
+  end)
+end
+
+function TestTasks:test_status_strings()
+  H.run(function()
+    local seen
+    local t
+    t = luds.spawn(function()
+      luds.sleep(0.001)
+      seen = t:status()
+      luds.sleep(10)
+    end)
+    lu.assertEquals(t:status(), "ready")
+    H.wait_for("the task to look at itself", function() return seen end)
+    lu.assertEquals(seen, "running")
+    H.wait_parked(t)
+    t:cancel()
+    lu.assertEquals(t:status(), "cancelled")
+    local quick = luds.spawn(function() end)
+    quick:wait(1)
+    lu.assertEquals(quick:status(), "done")
+  end)
+end
+
+function TestTasks:test_sleep_wakes_in_deadline_order()
+  H.run(function()
+    local order = {}
+    local start = luds.now()
+    local slow = luds.spawn(function() luds.sleep(0.02); order[#order + 1] = "slow" end)
+    local fast = luds.spawn(function() luds.sleep(0.01); order[#order + 1] = "fast" end)
+    slow:wait(1)
+    fast:wait(1)
+    lu.assertEquals(order, { "fast", "slow" })
+    lu.assertTrue(luds.now() - start >= 0.02)
+  end)
+end
+
+-- A failing task: traceback on stderr, exit status 1, the other task unharmed.
+function TestTasks:test_failing_task_does_not_disturb_others()
+  H.run(function()
+    local script = [[
+      local luds = require "luds"
+      local bad = luds.spawn(function() luds.sleep(0.01); error("boom") end)
+      local good = luds.spawn(function() luds.sleep(0.02); return "good" end)
+      local ok, err = bad:wait(1)
+      print(ok, (tostring(err):match("[^\n]*")))
+      print(bad:status())
+      print(good:wait(1))
+    ]]
+    local out, err, status = H.exec(H.q(H.LUDS) .. " -e " .. H.q(script))
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    lu.assertEquals(#lines, 3)
+    lu.assertStrMatches(lines[1], "false\t.*boom.*")
+    lu.assertEquals(lines[2], "failed")
+    lu.assertEquals(lines[3], "true\tgood")
+    lu.assertStrContains(err, "boom")
+    lu.assertStrContains(err, "stack traceback")
+    lu.assertEquals(status, 1)
+  end)
+end
+
+TestSignals = H.suite()
+
+local function assert_signal_stops_server(dir, sig, status)
+  local path = dir .. "/echo.sock"
+  local p = H.start_echo(dir, path)
+  lu.assertEquals(H.stop(p, sig), status)
+  lu.assertFalse(H.exists(path))
+end
+
+function TestSignals:test_sigterm_exits_143_and_removes_file()
+  H.run(function() assert_signal_stops_server(self.dir, "TERM", 143) end)
+end
+
+function TestSignals:test_sigint_exits_130_and_removes_file()
+  H.run(function() assert_signal_stops_server(self.dir, "INT", 130) end)
+end
+
+TestCli = H.suite()
+
+local function luds_cmd(args)
+  return H.q(H.LUDS) .. " " .. args
+end
+
+function TestCli:test_version()
+  H.run(function()
+    local out, _, status = H.exec(luds_cmd("-v"))
+    lu.assertStrContains(out:lower(), "luds")
+    lu.assertStrMatches(out, ".*%d+%.%d+.*")
+    lu.assertEquals(status, 0)
+  end)
+end
+
+function TestCli:test_execute_string()
+  H.run(function()
+    lu.assertEquals({ H.exec(luds_cmd("-e 'print(1+1)'")) }, { "2\n", "", 0 })
+  end)
+end
+
+function TestCli:test_script_from_stdin()
+  H.run(function()
+    local input = self.dir .. "/in.lua"
+    H.spit(input, "print(arg[0])\n")
+    lu.assertEquals({ H.exec(luds_cmd("-"), input) }, { "-\n", "", 0 })
+  end)
+end
+
+function TestCli:test_script_arguments()
+  H.run(function()
+    local script = self.dir .. "/args.lua"
+    H.spit(script, "print(arg[0], #arg, arg[1], arg[2], ...)\n")
+    local out, err, status = H.exec(luds_cmd(H.q(script) .. " a b"))
+    lu.assertEquals({ out, err, status }, { script .. "\t2\ta\tb\ta\tb\n", "", 0 })
+  end)
+end
+
+function TestCli:test_unknown_option_prints_usage()
+  H.run(function()
+    local out, err, status = H.exec(luds_cmd("--bogus"))
+    lu.assertEquals(out, "")
+    lu.assertStrContains(err:lower(), "usage")
+    lu.assertNotEquals(status, 0)
+  end)
+end
+
+function TestCli:test_missing_script()
+  H.run(function()
+    local missing = self.dir .. "/missing.lua"
+    local out, err, status = H.exec(luds_cmd(H.q(missing)))
+    lu.assertEquals(out, "")
+    lu.assertStrContains(err, missing)
+    lu.assertEquals(status, 1)
+  end)
+end
+
+luds.exit(lu.LuaUnit.run())
