@@ -26,7 +26,7 @@ MANDIR := $(PREFIX)/share/man/man1
 LUA_CMOD ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_LMOD ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
-.PHONY: all deps run test clean lint bench examples install uninstall check-install rock-install
+.PHONY: all deps run test clean lint bench examples install uninstall check-install rock-install tests
 
 all: $(BUILD)/luds $(BUILD)/luds.so $(BUILD)/libluds.a $(BUILD)/$(SONAME)
 
@@ -62,6 +62,18 @@ $(BUILD)/obj:
 examples: $(BUILD)/examples/host
 
 $(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libluds.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libluds.a $(LUA_LIBS) -lm -ldl -o $@
+
+# C tests of the OS layer and of the embedding API (run by spec/run.lua).
+C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test
+tests: $(C_TESTS)
+
+$(BUILD)/tests/fsperm_test: spec/c/fsperm_test.c runtime/fsperm.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@
+
+$(BUILD)/tests/embed_test: spec/c/embed_test.c $(BUILD)/libluds.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libluds.a $(LUA_LIBS) -lm -ldl -o $@
 
@@ -108,7 +120,7 @@ run: deps
 	$(BUILD)/luds examples/echo_unixpacket.lua
 
 test: deps
-	@$(MAKE) -s all
+	@$(MAKE) -s all examples tests
 	$(BUILD)/luds spec/run.lua
 
 # The OS layer must stay free of Lua: no Lua header below the bindings.

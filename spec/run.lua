@@ -1,7 +1,10 @@
--- Runs spec files, each in its own luds process so a crash or hang fails that file
--- and not the run; sums luaunit's counts and ends with one line "N passed, N failed".
---   luds spec/run.lua [spec files...]      (default: every spec/*_spec.lua)
--- LUDS names the binary to test (default build/luds), e.g. a sanitizer build.
+-- Runs the specs, each in its own process so a crash or hang fails that file and
+-- not the run; sums the counts and ends with one line "N passed, N failed".
+--   luds spec/run.lua [spec files...]
+-- With no files: every spec/*_spec.lua on luds, the stream spec again on a stock
+-- lua5.4 with build/luds.so, the C tests in build/tests and the install check.
+-- LUDS names the binary to test (default build/luds), e.g. a sanitizer build;
+-- LUDS_QUICK=1 leaves out the stock-lua, C and install runs.
 local luds = require "luds"
 
 local root = arg[0]:match("^(.*)/spec/[^/]*$") or "."
@@ -9,27 +12,43 @@ local bin = os.getenv("LUDS") or root .. "/build/luds"
 
 local function q(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
 
-local function spec_files()
-  if #arg > 0 then return { table.unpack(arg) } end
+local function ls(pattern)
   local files = {}
-  local ls <close> = assert(io.popen("ls " .. q(root) .. "/spec/*_spec.lua"))
-  for line in ls:lines() do files[#files + 1] = line end
+  local p <close> = assert(io.popen("ls " .. pattern .. " 2>/dev/null"))
+  for line in p:lines() do files[#files + 1] = line end
   return files
+end
+
+-- Each run: a label and the shell command that runs it.
+local function runs()
+  local list = {}
+  local function add(label, cmd) list[#list + 1] = { label = label, cmd = cmd } end
+  local files = #arg > 0 and { table.unpack(arg) } or ls(q(root) .. "/spec/*_spec.lua")
+  for _, file in ipairs(files) do add(file, q(bin) .. " " .. q(file)) end
+  if #arg > 0 or os.getenv("LUDS_QUICK") then return list end
+  add("stock lua5.4: spec/stream_spec.lua",
+    "lua5.4 " .. q(root .. "/spec/stock.lua") .. " " .. q(root .. "/spec/stream_spec.lua"))
+  for _, test in ipairs(ls(q(root) .. "/build/tests/*_test")) do add(test, q(test)) end
+  add("make check-install", "sh " .. q(root .. "/tools/check-install.sh"))
+  return list
 end
 
 -- luaunit 3.4's summary: "Ran 5 tests in 0.012 seconds, 3 successes, 1 failure,
 -- 1 error[, 2 skipped]"; a zero count of failures or errors may be left out.
+-- The C tests and the install check print "N passed, N failed".
 local function parse_summary(line)
+  local p, f = line:match("^(%d+) passed, (%d+) failed$")
+  if p then return { passed = tonumber(p), failed = tonumber(f) } end
   if not line:match("^Ran %d+ tests? in ") then return nil end
   local function count(word) return tonumber(line:match("(%d+) " .. word)) or 0 end
   return { passed = count("success"), failed = count("failure") + count("error") }
 end
 
 -- Runs one file, passing its output through; returns its passed and failed counts.
-local function run_file(file)
+local function run_file(file, cmd)
   print("== " .. file)
   io.stdout:flush()
-  local p = assert(io.popen(("timeout -k 5 120 %s %s 2>&1"):format(q(bin), q(file))))
+  local p = assert(io.popen(("timeout -k 5 120 %s 2>&1"):format(cmd)))
   local summary
   for line in p:lines() do
     print(line)
@@ -49,8 +68,8 @@ local function run_file(file)
 end
 
 local passed, failed = 0, 0
-for _, file in ipairs(spec_files()) do
-  local p, f = run_file(file)
+for _, run in ipairs(runs()) do
+  local p, f = run_file(run.label, run.cmd)
   passed, failed = passed + p, failed + f
 end
 print(("%d passed, %d failed"):format(passed, failed))

@@ -4,6 +4,8 @@
 # shared library, loads the installed module in a stock lua5.4, then checks
 # that `make uninstall` leaves no file behind. Prints one line per check.
 set -eu
+checks=0
+ok() { echo "check-install: $*"; checks=$((checks + 1)); }
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 prefix=/usr/local
@@ -32,19 +34,21 @@ mkdir "$dest/pc"
 sed "s|^prefix=.*|prefix=$root|" "$root/lib/pkgconfig/luds.pc" >"$dest/pc/luds.pc"
 flags=$(PKG_CONFIG_PATH="$dest/pc" pkg-config --cflags --libs luds)
 cc "$dest/host.c" $flags -o "$dest/host"
-LD_LIBRARY_PATH="$root/lib" "$dest/host"
+[ "$(LD_LIBRARY_PATH="$root/lib" "$dest/host")" = "tiny host: luds 0.1.0" ] && ok "tiny host built with pkg-config runs"
 LD_LIBRARY_PATH="$root/lib" ldd "$dest/host" | grep -q "libluds.so.0 => $root/lib/libluds.so.0"
-echo "check-install: host linked against the installed libluds.so.0"
+ok "host linked against the installed libluds.so.0"
 LUA_CPATH="$root/lib/lua/5.4/?.so" LUA_PATH="$root/share/lua/5.4/?.lua" lua5.4 -e '
   local luds = require "luds"
   local creds = package.searchpath("luds.server", package.path)
-  print("check-install: stock lua5.4 loaded luds " .. luds.version .. ", modules at " .. creds)'
-"$root/bin/luds" -e 'print("check-install: installed luds binary runs")'
-man -l "$root/share/man/man1/luds.1" >/dev/null 2>&1 || true
+  print("stock lua5.4 loaded luds " .. luds.version .. ", modules at " .. creds)' >"$dest/out"
+ok "$(cat "$dest/out")"
+[ "$("$root/bin/luds" -e 'print(require("luds").version)')" = 0.1.0 ] && ok "installed luds binary runs"
+[ -s "$root/share/man/man1/luds.1" ] && ok "man page installed"
 make -s uninstall DESTDIR="$dest" PREFIX="$prefix" >/dev/null
-left=$(find "$dest" \( -type f -o -type l \) ! -name 'host*' ! -path "$dest/pc/*")
+left=$(find "$dest" \( -type f -o -type l \) ! -name "host*" ! -name out ! -path "$dest/pc/*")
 if [ -n "$left" ]; then
   echo "check-install: uninstall left files: $left" >&2
   exit 1
 fi
-echo "check-install: uninstall removed every installed file"
+ok "uninstall removed every installed file"
+echo "$checks passed, 0 failed"

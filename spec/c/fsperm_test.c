@@ -46,14 +46,16 @@ static void check_eq(struct tally *t, long long got, long long want,
 
 static void join(char *out, size_t cap, const char *dir, const char *name)
 {
-    snprintf(out, cap, "%s/%s", dir, name);
+    if (snprintf(out, cap, "%s/%s", dir, name) >= (int)cap)
+        abort();
 }
 
 static socklen_t make_addr(struct sockaddr_un *sa, const char *path)
 {
     memset(sa, 0, sizeof *sa);
     sa->sun_family = AF_UNIX;
-    strncpy(sa->sun_path, path, sizeof sa->sun_path - 1);
+    size_t n = strnlen(path, sizeof sa->sun_path - 1);
+    memcpy(sa->sun_path, path, n);
     return (socklen_t)sizeof *sa;
 }
 
