@@ -26,7 +26,7 @@ MANDIR := $(PREFIX)/share/man/man1
 LUA_CMOD ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_LMOD ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
-.PHONY: all deps run test clean lint bench examples install uninstall check-install rock-install tests
+.PHONY: all deps run test clean lint bench examples install uninstall check-install rock-install tests sanitize valgrind
 
 all: $(BUILD)/luds $(BUILD)/luds.so $(BUILD)/libluds.a $(BUILD)/$(SONAME)
 
@@ -122,6 +122,20 @@ run: deps
 test: deps
 	@$(MAKE) -s all examples tests
 	$(BUILD)/luds spec/run.lua
+
+# The same specs on a build with AddressSanitizer and UBSan (leaks included).
+SAN_BUILD := $(BUILD)/asan
+SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+sanitize: deps
+	@$(MAKE) -s BUILD=$(SAN_BUILD) OPT="$(SAN_OPT)" $(SAN_BUILD)/luds
+	LUDS=$(SAN_BUILD)/luds LUDS_QUICK=1 $(SAN_BUILD)/luds spec/run.lua
+
+# The specs with each spec process under valgrind: no errors, no definite leaks.
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+valgrind: deps
+	@$(MAKE) -s all tests
+	LUDS_WRAP="$(VALGRIND)" LUDS_QUICK=1 $(BUILD)/luds spec/run.lua
+	$(VALGRIND) $(BUILD)/tests/embed_test
 
 # The OS layer must stay free of Lua: no Lua header below the bindings.
 lint:

@@ -17,7 +17,10 @@
 
 static int is_seqpacket(const lsock *s) { return s->net->type == SOCK_SEQPACKET; }
 
-/* read and read_from share this: ctx is max + 1, or 0 for "whole message". */
+/* read and read_from share this: ctx is max + 1, or 0 for "whole message",
+ * read straight into a buffer as long as the longest message a peer can
+ * send: one syscall, no peeking. (A peer with CAP_NET_ADMIN can force a
+ * longer one: that arrives as TRUNCATED, never silently cut.) */
 static int recv_k(lua_State *L, int status, lua_KContext ctx);
 
 static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size_t cap,
@@ -46,11 +49,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   int r = lsock_begin(L, s, status, LOOP_IN, with_addr ? "read_from" : "read");
   if (r)
     return r;
-  size_t cap = ctx > 0 ? (size_t)ctx - 1 : 0;
-  if (ctx == 0) { /* the whole message: make room for all that is queued */
-    int pending = sock_pending(s->fd);
-    cap = pending > 0 ? (size_t)pending : 1;
-  }
+  size_t cap = ctx > 0 ? (size_t)ctx - 1 : s->rt->max_packet; /* 0: whole */
   char *buf = rt_scratch(L, s->rt, cap);
   addr from;
   int flags = 0;
@@ -59,8 +58,6 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
     return lsock_wait(L, s, LOOP_IN, ctx, recv_k);
   if (n < 0)
     return lsock_fail(L, s, with_addr ? "read_from" : "read", (int)n);
-  if (ctx == 0 && (flags & SOCK_TRUNCATED)) /* it grew between the two calls */
-    flags &= ~SOCK_TRUNCATED, n = (ssize_t)cap;
   return push_message(L, s, buf, n, cap, flags, with_addr ? &from : NULL);
 }
 
@@ -159,6 +156,7 @@ static int l_listen_packet(lua_State *L) {
 }
 
 void lpacket_register(lua_State *L, runtime *rt) {
+  rt->max_packet = sock_max_packet();
   static const luaL_Reg funcs[] = {{"listen_packet", l_listen_packet}, {NULL, NULL}};
   luaL_Reg methods[] = {{"read", NULL}, {"read_from", NULL}, {"write", p_write},
                         {"write_to", p_write_to}, {NULL, NULL}};

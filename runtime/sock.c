@@ -4,9 +4,9 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -121,9 +121,20 @@ ssize_t sock_send_packet(int fd, const void *buf, size_t n, const addr *to) {
   return r < 0 ? -errno : r;
 }
 
-int sock_pending(int fd) {
-  int n = 0;
-  return ioctl(fd, FIONREAD, &n) < 0 ? -errno : n;
+/* A unix datagram or seqpacket message is at most the sender's SO_SNDBUF
+ * less 32 bytes, and SO_SNDBUF at most twice net.core.wmem_max (short of
+ * SO_SNDBUFFORCE, which needs CAP_NET_ADMIN). */
+size_t sock_max_packet(void) {
+  unsigned long wmem = 0;
+  FILE *f = fopen("/proc/sys/net/core/wmem_max", "re");
+  if (f) {
+    if (fscanf(f, "%lu", &wmem) != 1)
+      wmem = 0;
+    fclose(f);
+  }
+  if (wmem < 65536 || wmem > 64ul * 1024 * 1024)
+    wmem = 212992; /* the kernel's default */
+  return 2 * wmem;
 }
 
 int sock_passcred(int fd) { return set_int(fd, SOL_SOCKET, SO_PASSCRED); }

@@ -39,9 +39,8 @@ enum { SOCK_TRUNCATED = 1, SOCK_HAS_CREDS = 2 };
 ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, int *flags);
 /* Sends one message to `to` (NULL: the connected peer). */
 ssize_t sock_send_packet(int fd, const void *buf, size_t n, const addr *to);
-/* Bytes queued for reading: the next datagram, or all queued messages of a
- * seqpacket socket; never less than the next message. */
-int sock_pending(int fd);
+/* The longest unix datagram or seqpacket message a peer can send. */
+size_t sock_max_packet(void);
 /* SO_PASSCRED: every message then carries the sender's credentials, so an
  * empty message can be told from the end of the stream. */
 int sock_passcred(int fd);

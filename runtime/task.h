@@ -45,6 +45,7 @@ struct runtime {
   rt_closer closers;
   char *scratch;
   size_t scratch_cap;
+  size_t max_packet; /* the longest message a packet read may meet */
 };
 
 /* The runtime of L, or NULL if it has none yet (never raises). */

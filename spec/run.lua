@@ -4,11 +4,13 @@
 -- With no files: every spec/*_spec.lua on luds, the stream spec again on a stock
 -- lua5.4 with build/luds.so, the C tests in build/tests and the install check.
 -- LUDS names the binary to test (default build/luds), e.g. a sanitizer build;
+-- LUDS_WRAP prefixes each spec process (valgrind);
 -- LUDS_QUICK=1 leaves out the stock-lua, C and install runs.
 local luds = require "luds"
 
 local root = arg[0]:match("^(.*)/spec/[^/]*$") or "."
 local bin = os.getenv("LUDS") or root .. "/build/luds"
+local wrap = os.getenv("LUDS_WRAP") -- e.g. a valgrind command line
 
 local function q(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
 
@@ -24,7 +26,8 @@ local function runs()
   local list = {}
   local function add(label, cmd) list[#list + 1] = { label = label, cmd = cmd } end
   local files = #arg > 0 and { table.unpack(arg) } or ls(q(root) .. "/spec/*_spec.lua")
-  for _, file in ipairs(files) do add(file, q(bin) .. " " .. q(file)) end
+  local runner = (wrap and wrap .. " " or "") .. q(bin)
+  for _, file in ipairs(files) do add(file, runner .. " " .. q(file)) end
   if #arg > 0 or os.getenv("LUDS_QUICK") then return list end
   add("stock lua5.4: spec/stream_spec.lua",
     "lua5.4 " .. q(root .. "/spec/stock.lua") .. " " .. q(root .. "/spec/stream_spec.lua"))
