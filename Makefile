@@ -9,6 +9,8 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) \
   -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
   -MMD -MP $(LUA_CFLAGS) -Iruntime
 LUAC ?= lua5.4
+SAN_BUILD := $(BUILD)/asan
+SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 
 LIB_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 LIB_OBJ := $(LIB_SRC:runtime/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o
@@ -119,13 +121,13 @@ run: deps
 	$(BUILD)/luds examples/echo_unixgram.lua
 	$(BUILD)/luds examples/echo_unixpacket.lua
 
+# Every spec, on the normal build and on the sanitizer build, in one count.
 test: deps
 	@$(MAKE) -s all examples tests
-	$(BUILD)/luds spec/run.lua
+	@$(MAKE) -s BUILD=$(SAN_BUILD) OPT="$(SAN_OPT)" $(SAN_BUILD)/luds
+	LUDS_ASAN=$(SAN_BUILD)/luds $(BUILD)/luds spec/run.lua
 
 # The same specs on a build with AddressSanitizer and UBSan (leaks included).
-SAN_BUILD := $(BUILD)/asan
-SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 sanitize: deps
 	@$(MAKE) -s BUILD=$(SAN_BUILD) OPT="$(SAN_OPT)" $(SAN_BUILD)/luds
 	LUDS=$(SAN_BUILD)/luds LUDS_QUICK=1 $(SAN_BUILD)/luds spec/run.lua

@@ -138,7 +138,7 @@ static char *format_unix(const addr *a, char *buf, size_t cap) {
 
 char *addr_format(const addr *a, char *buf, size_t cap) {
   char host[INET6_ADDRSTRLEN];
-  int family = a->ss.ss_family;
+  int family = a->len >= sizeof(sa_family_t) ? a->ss.ss_family : AF_UNSPEC;
   if (family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
     inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);

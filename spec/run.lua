@@ -4,7 +4,8 @@
 -- With no files: every spec/*_spec.lua on luds, the stream spec again on a stock
 -- lua5.4 with build/luds.so, the C tests in build/tests and the install check.
 -- LUDS names the binary to test (default build/luds), e.g. a sanitizer build;
--- LUDS_WRAP prefixes each spec process (valgrind);
+-- LUDS_WRAP prefixes each spec process (valgrind); LUDS_ASAN names a sanitizer
+-- build on which every spec file runs a second time;
 -- LUDS_QUICK=1 leaves out the stock-lua, C and install runs.
 local luds = require "luds"
 
@@ -28,6 +29,12 @@ local function runs()
   local files = #arg > 0 and { table.unpack(arg) } or ls(q(root) .. "/spec/*_spec.lua")
   local runner = (wrap and wrap .. " " or "") .. q(bin)
   for _, file in ipairs(files) do add(file, runner .. " " .. q(file)) end
+  local asan = os.getenv("LUDS_ASAN") -- a sanitizer build to run every file on too
+  if asan then
+    for _, file in ipairs(files) do
+      add("asan: " .. file, ("env LUDS=%s %s %s"):format(q(asan), q(asan), q(file)))
+    end
+  end
   if #arg > 0 or os.getenv("LUDS_QUICK") then return list end
   add("stock lua5.4: spec/stream_spec.lua",
     "lua5.4 " .. q(root .. "/spec/stock.lua") .. " " .. q(root .. "/spec/stream_spec.lua"))
