@@ -150,4 +150,7 @@ bench: all
 clean:
 	rm -rf $(BUILD)
 
+# Targets kept beside their own area (reliability, peers' benchmarks).
+include $(wildcard mk/*.mk)
+
 -include $(wildcard $(BUILD)/obj/*.d)

@@ -24,6 +24,7 @@ static unsigned on_io(loop_io *io, unsigned events) {
   lsock *s = (lsock *)((char *)io - offsetof(lsock, io));
   unsigned idle = 0;
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+    s->drained = 0;
     if (s->reader)
       task_wake(s->reader, WAKE_READY);
     else
@@ -120,7 +121,7 @@ static const char *label(lsock *s, char *buf) {
 
 int lsock_fail(lua_State *L, lsock *s, const char *op, int err) {
   char buf[ADDR_STRLEN];
-  return lerror_push(L, op, s->net->name, label(s, buf), err);
+  return lerror_push(L, op, s->net->name, err == LERR_EOF ? NULL : label(s, buf), err);
 }
 
 int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op) {
@@ -259,14 +260,21 @@ static int conn_read(lua_State *L) {
   return conn_read_k(L, LUA_OK, (lua_KContext)(max < READ_CHUNK ? max : READ_CHUNK));
 }
 
+/* A read shorter than asked emptied the socket; until the loop reports it
+ * readable again the next read waits at once instead of paying for a recv
+ * that would say EAGAIN (level-triggered epoll still reports data that came
+ * in between, so nothing is missed). */
 static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *s = lua_touserdata(L, 1);
   int r = lsock_begin(L, s, status, LOOP_IN, "read");
   if (r)
     return r;
+  if (s->drained)
+    return lsock_wait(L, s, LOOP_IN, ctx, conn_read_k);
   char *buf = rt_scratch(L, s->rt, (size_t)ctx);
   ssize_t n = sock_recv(s->fd, buf, (size_t)ctx);
   if (n > 0) {
+    s->drained = (size_t)n < (size_t)ctx;
     lua_pushlstring(L, buf, (size_t)n);
     return 1;
   }

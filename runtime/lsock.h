@@ -17,6 +17,8 @@
 typedef struct lsock {
   int fd;
   unsigned char passcred; /* SO_PASSCRED is on: EOF is told from "" */
+  unsigned char drained;  /* a short stream read emptied the buffer and no
+                             readiness event came since: skip the recv */
   const addr_net *net;
   runtime *rt;
   loop_io io;
