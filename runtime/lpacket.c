@@ -17,7 +17,8 @@
 
 static int is_seqpacket(const lsock *s) { return s->net->type == SOCK_SEQPACKET; }
 
-/* read and read_from share this: ctx is max + 1, or 0 for "whole message",
+/* read and read_from share this: ctx is (max + 1) * 2 + with_addr, where
+ * max + 1 = 0 asks for the whole message,
  * read straight into a buffer as long as the longest message a peer can
  * send: one syscall, no peeking. (A peer with CAP_NET_ADMIN can force a
  * longer one: that arrives as TRUNCATED, never silently cut.) */
@@ -45,11 +46,12 @@ static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *s = lua_touserdata(L, 1);
-  int with_addr = lua_toboolean(L, lua_upvalueindex(1));
+  int with_addr = (int)(ctx & 1);
+  lua_KContext max1 = ctx >> 1;
   int r = lsock_begin(L, s, status, LOOP_IN, with_addr ? "read_from" : "read");
   if (r)
     return r;
-  size_t cap = ctx > 0 ? (size_t)ctx - 1 : s->rt->max_packet; /* 0: whole */
+  size_t cap = max1 > 0 ? (size_t)max1 - 1 : s->rt->max_packet;
   char *buf = rt_scratch(L, s->rt, cap);
   addr from;
   int flags = 0;
@@ -61,15 +63,19 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   return push_message(L, s, buf, n, cap, flags, with_addr ? &from : NULL);
 }
 
-/* pc:read([max]) -> message | nil, msg, "TRUNCATED", part | nil, msg, code
- * pc:read_from([max]) -> message, addr | ... */
-static int p_read(lua_State *L) {
-  luaL_checkudata(L, 1, PACKET_MT);
+static int start_recv(lua_State *L, int with_addr) {
+  lsock_self(L);
   lua_Integer max = luaL_optinteger(L, 2, -1);
   luaL_argcheck(L, max >= -1, 2, "must not be negative");
   lua_settop(L, 1);
-  return recv_k(L, LUA_OK, (lua_KContext)(max + 1));
+  return recv_k(L, LUA_OK, (lua_KContext)((max + 1) * 2 + with_addr));
 }
+
+/* pc:read([max]) -> message | nil, msg, "TRUNCATED", part | nil, msg, code */
+static int p_read(lua_State *L) { return start_recv(L, 0); }
+
+/* pc:read_from([max]) -> message, addr | nil, msg, "TRUNCATED", part, addr | ... */
+static int p_read_from(lua_State *L) { return start_recv(L, 1); }
 
 /* Unconnected datagram sockets poll writable even while the receiver's
  * queue is full, so a blocked write_to retries on a timer instead: 1, 2, 4
@@ -111,7 +117,7 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* pc:write(data) -> #data | nil, msg, code: one message, all or nothing */
 static int p_write(lua_State *L) {
-  luaL_checkudata(L, 1, PACKET_MT);
+  lsock_self(L);
   luaL_checkstring(L, 2);
   lua_settop(L, 2);
   return send_k(L, LUA_OK, 0);
@@ -119,7 +125,7 @@ static int p_write(lua_State *L) {
 
 /* pc:write_to(data, addr) -> #data | nil, msg, code */
 static int p_write_to(lua_State *L) {
-  lsock *s = luaL_checkudata(L, 1, PACKET_MT);
+  lsock *s = lsock_self(L);
   luaL_checkstring(L, 2);
   luaL_checkstring(L, 3);
   if (s->net->type == SOCK_SEQPACKET)
@@ -158,16 +164,10 @@ static int l_listen_packet(lua_State *L) {
 void lpacket_register(lua_State *L, runtime *rt) {
   rt->max_packet = sock_max_packet();
   static const luaL_Reg funcs[] = {{"listen_packet", l_listen_packet}, {NULL, NULL}};
-  luaL_Reg methods[] = {{"read", NULL}, {"read_from", NULL}, {"write", p_write},
-                        {"write_to", p_write_to}, {NULL, NULL}};
-  lsock_class(L, PACKET_MT, "packet conn", methods + 2);
-  luaL_getmetatable(L, PACKET_MT);
-  for (int with_addr = 0; with_addr <= 1; with_addr++) {
-    lua_pushboolean(L, with_addr);
-    lua_pushcclosure(L, p_read, 1);
-    lua_setfield(L, -2, methods[with_addr].name);
-  }
-  lua_pop(L, 1);
+  static const luaL_Reg methods[] = {{"read", p_read}, {"read_from", p_read_from},
+                                     {"write", p_write}, {"write_to", p_write_to},
+                                     {NULL, NULL}};
+  lsock_class(L, PACKET_MT, "packet conn", methods);
   lua_pushlightuserdata(L, rt);
   luaL_setfuncs(L, funcs, 1);
 }

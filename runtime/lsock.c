@@ -56,27 +56,16 @@ lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt)
   return s;
 }
 
-lsock *lsock_check(lua_State *L, int i) {
-  static const char *const kinds[] = {CONN_MT, LISTENER_MT, PACKET_MT};
-  void *p = lua_touserdata(L, i);
-  if (p && lua_getmetatable(L, i)) {
-    for (int k = 0; k < 3; k++) {
-      luaL_getmetatable(L, kinds[k]);
-      int same = lua_rawequal(L, -1, -2);
-      lua_pop(L, 1);
-      if (same) {
-        lua_pop(L, 1);
-        return p;
-      }
-    }
-    lua_pop(L, 1);
+/* Every method has its class's metatable as upvalue 1: checking self is a
+ * pointer comparison, with no registry lookup by name. */
+lsock *lsock_self(lua_State *L) {
+  lsock *s = lua_touserdata(L, 1);
+  if (!s || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1))) {
+    lua_getfield(L, lua_upvalueindex(1), "__name");
+    luaL_typeerror(L, 1, lua_tostring(L, -1));
   }
-  luaL_typeerror(L, i, "luds socket");
-  return NULL;
-}
-
-static lsock *check_kind(lua_State *L, const char *mt) {
-  return luaL_checkudata(L, 1, mt);
+  lua_pop(L, 1);
+  return s;
 }
 
 static void free_path(lsock *s) {
@@ -245,7 +234,7 @@ static size_t take(lua_State *L, lsock *s, size_t n) {
 
 /* conn:read([max]) -> up to max bytes | nil, "EOF", "EOF" | nil, msg, code */
 static int conn_read(lua_State *L) {
-  lsock *s = check_kind(L, CONN_MT);
+  lsock *s = lsock_self(L);
   lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
   luaL_argcheck(L, max >= 0, 2, "must not be negative");
   lua_settop(L, 1);
@@ -327,7 +316,7 @@ static int read_full_k(lua_State *L, int status, lua_KContext ctx) {
 /* conn:read_full(n): exactly n bytes; what came before an error stays
  * buffered for the next read, so no byte is ever lost. */
 static int conn_read_full(lua_State *L) {
-  lsock *s = check_kind(L, CONN_MT);
+  lsock *s = lsock_self(L);
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0, 2, "must not be negative");
   lua_settop(L, 1);
@@ -369,7 +358,7 @@ static int read_line_k(lua_State *L, int status, lua_KContext ctx) {
 /* conn:read_line(): the next line without its "\n"; a last line without one
  * is returned as it is, then EOF. Lines are limited to 1 MiB. */
 static int conn_read_line(lua_State *L) {
-  check_kind(L, CONN_MT);
+  lsock_self(L);
   lua_settop(L, 1);
   return read_line_k(L, LUA_OK, 0);
 }
@@ -400,14 +389,14 @@ static int conn_write_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* conn:write(data) -> #data | nil, msg, code, bytes_written_before */
 static int conn_write(lua_State *L) {
-  check_kind(L, CONN_MT);
+  lsock_self(L);
   luaL_checkstring(L, 2);
   lua_settop(L, 2);
   return conn_write_k(L, LUA_OK, 0);
 }
 
 static int s_close(lua_State *L) {
-  lsock *s = lsock_check(L, 1);
+  lsock *s = lsock_self(L);
   if (s->fd < 0)
     return lsock_fail(L, s, "close", LERR_CLOSED);
   lsock_shut(s);
@@ -416,12 +405,12 @@ static int s_close(lua_State *L) {
 }
 
 static int s_gc(lua_State *L) {
-  lsock_shut(lua_touserdata(L, 1));
+  lsock_shut(lua_touserdata(L, 1)); /* only ever called on its own kind */
   return 0;
 }
 
 static int shut(lua_State *L, int how, const char *op) {
-  lsock *s = lsock_check(L, 1);
+  lsock *s = lsock_self(L);
   if (s->fd < 0)
     return lsock_fail(L, s, op, LERR_CLOSED);
   int r = sock_shutdown(s->fd, how);
@@ -435,7 +424,7 @@ static int s_close_write(lua_State *L) { return shut(L, SHUT_WR, "close_write");
 static int s_close_read(lua_State *L) { return shut(L, SHUT_RD, "close_read"); }
 
 static int push_name(lua_State *L, int peer) {
-  lsock *s = lsock_check(L, 1);
+  lsock *s = lsock_self(L);
   char buf[ADDR_STRLEN];
   addr a;
   if (s->fd < 0)
@@ -453,7 +442,7 @@ static int s_remote_addr(lua_State *L) { return push_name(L, 1); }
 /* conn:peer_cred() -> { pid, uid, gid } of the process that connected (or
  * accepted) on unix and unixpacket conns. */
 static int s_peer_cred(lua_State *L) {
-  lsock *s = lsock_check(L, 1);
+  lsock *s = lsock_self(L);
   long long pid, uid, gid;
   if (s->fd < 0)
     return lsock_fail(L, s, "peer_cred", LERR_CLOSED);
@@ -473,7 +462,7 @@ static int s_peer_cred(lua_State *L) {
 }
 
 static int s_fd(lua_State *L) {
-  lua_pushinteger(L, lsock_check(L, 1)->fd);
+  lua_pushinteger(L, lsock_self(L)->fd);
   return 1;
 }
 
@@ -497,7 +486,7 @@ static double check_deadline(lua_State *L) {
 }
 
 static int deadline(lua_State *L, unsigned dirs) {
-  lsock *s = lsock_check(L, 1);
+  lsock *s = lsock_self(L);
   double t = check_deadline(L);
   if (dirs & LOOP_IN)
     set_deadline(s, LOOP_IN, t);
@@ -520,7 +509,7 @@ static const char *kind_of(lua_State *L) {
 }
 
 static int s_tostring(lua_State *L) {
-  lsock *s = lsock_check(L, 1);
+  lsock *s = lsock_self(L);
   const char *kind = kind_of(L);
   char a[ADDR_STRLEN], b[ADDR_STRLEN];
   addr x;
@@ -564,7 +553,7 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
 /* ln:accept() -> conn | nil, msg, code. The conn object exists before the
  * syscall, so an out-of-memory error can never leak an accepted fd. */
 static int ln_accept(lua_State *L) {
-  lsock *ln = check_kind(L, LISTENER_MT);
+  lsock *ln = lsock_self(L);
   lua_settop(L, 1);
   lsock_new(L, ln->rt, ln->net, ln->net->type == SOCK_STREAM ? CONN_MT : PACKET_MT);
   return accept_k(L, LUA_OK, 0);
@@ -692,8 +681,10 @@ static void new_class(lua_State *L, const char *mt, const char *kind, const luaL
       {"__tostring", s_tostring},
       {NULL, NULL}};
   luaL_newmetatable(L, mt);
-  luaL_setfuncs(L, common, 0);
-  luaL_setfuncs(L, m, 0);
+  lua_pushvalue(L, -1);
+  luaL_setfuncs(L, common, 1);
+  lua_pushvalue(L, -1);
+  luaL_setfuncs(L, m, 1);
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
   lua_pushvalue(L, -1);
@@ -715,7 +706,8 @@ static const luaL_Reg conn_common[] = {
 void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg *m) {
   new_class(L, mt, kind, m);
   luaL_getmetatable(L, mt);
-  luaL_setfuncs(L, conn_common, 0);
+  lua_pushvalue(L, -1);
+  luaL_setfuncs(L, conn_common, 1);
   lua_pop(L, 1);
 }
 

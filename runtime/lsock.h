@@ -33,8 +33,9 @@ typedef struct lsock {
 
 /* Pushes a new closed socket object with metatable mt. */
 lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt);
-/* The socket at i if its metatable is one of luds's socket kinds. */
-lsock *lsock_check(lua_State *L, int i);
+/* The socket at index 1 of a method: its metatable must be the method's
+ * upvalue 1 (lsock_class sets it); raises otherwise. */
+lsock *lsock_self(lua_State *L);
 /* Closes s: unwatches it, wakes its waiters (they see CLOSED), removes its
  * file if still ours, closes the fd. Idempotent; never raises. */
 void lsock_shut(lsock *s);
