@@ -65,7 +65,6 @@ static int pmain(lua_State *L) {
   int *code = lua_touserdata(L, 3);
   int at = 1;
   luaL_openlibs(L);
-  lua_gc(L, LUA_GCGEN, 0, 0); /* servers make many short-lived strings */
   if (luds_openlibs(L) != LUDS_OK)
     return report(L), 0;
   if (strcmp(argv[at], "-e") == 0) /* arg[0] is the code, as a script's name */
