@@ -290,6 +290,7 @@ static ssize_t fill(lsock *s, size_t want) {
   ssize_t n = sock_recv(s->fd, s->buf + s->blen, s->bcap - s->blen);
   if (n > 0)
     s->blen += (size_t)n;
+  s->drained = 0;
   return n;
 }
 

@@ -28,18 +28,21 @@ static void enqueue(runtime *rt, task *t) {
   rt->tail = t;
 }
 
+static int unlink_from(task **head, task *t) {
+  for (task **pp = head; *pp; pp = &(*pp)->next)
+    if (*pp == t) {
+      *pp = t->next;
+      return 1;
+    }
+  return 0;
+}
+
+/* Takes a queued task out of the run queue or out of the pass under way. */
 static void dequeue(runtime *rt, task *t) {
-  task *prev = NULL;
-  for (task *p = rt->head; p; prev = p, p = p->next) {
-    if (p != t)
-      continue;
-    if (prev)
-      prev->next = p->next;
-    else
-      rt->head = p->next;
-    if (rt->tail == p)
-      rt->tail = prev;
-    return;
+  if (!unlink_from(&rt->pass, t) && unlink_from(&rt->head, t) && rt->tail == t) {
+    rt->tail = rt->head;
+    while (rt->tail && rt->tail->next)
+      rt->tail = rt->tail->next;
   }
 }
 
@@ -150,20 +153,26 @@ static void resume(runtime *rt, task *t) {
 }
 
 /* Runs the tasks queued when the pass began; those they queue wait for the
- * next pass, after a poll, so a yielding task cannot starve I/O. */
+ * next pass, after a poll, so a yielding task cannot starve I/O. If the
+ * runtime starts exiting, what is left goes back to the queue's front. */
 static void run_ready(runtime *rt) {
-  task *t = rt->head;
-  task *last = rt->tail;
-  while (t && !rt->exiting) {
-    task *next = t->next;
-    rt->head = next;
-    if (!next)
-      rt->tail = NULL;
+  rt->pass = rt->head;
+  rt->head = rt->tail = NULL;
+  while (rt->pass && !rt->exiting) {
+    task *t = rt->pass;
+    rt->pass = t->next;
     resume(rt, t);
-    if (t == last)
-      break;
-    t = rt->head;
   }
+  if (!rt->pass)
+    return;
+  task *last = rt->pass;
+  while (last->next)
+    last = last->next;
+  last->next = rt->head;
+  if (!rt->head)
+    rt->tail = last;
+  rt->head = rt->pass;
+  rt->pass = NULL;
 }
 
 int rt_step(runtime *rt, double timeout) {

@@ -37,7 +37,8 @@ struct rt_closer {
 struct runtime {
   loop lp;
   lua_State *L;
-  task *head, *tail;
+  task *head, *tail; /* the run queue */
+  task *pass;        /* what the current pass has yet to run */
   task *current;
   int alive, failed;
   int exiting, exit_code;

@@ -141,6 +141,42 @@ function TestTasks:test_failing_task_does_not_disturb_others()
   end)
 end
 
+-- A task that only yields gets one turn per scheduler pass: I/O still flows.
+function TestTasks:test_yielding_task_does_not_starve_io()
+  H.run(function()
+    local turns, stop = 0, false
+    local spinner = luds.spawn(function()
+      while not stop and turns < 1e6 do
+        turns = turns + 1
+        coroutine.yield()
+      end
+    end)
+    local client, server = H.pair(self.dir)
+    for i = 1, 20 do
+      lu.assertEquals(client:write("ping" .. i), #("ping" .. i))
+      lu.assertEquals(server:read(), "ping" .. i)
+    end
+    stop = true
+    lu.assertEquals({ spinner:wait(1) }, { true })
+    lu.assertTrue(turns < 1e6)
+  end)
+end
+
+-- b is queued in the same pass as a; a cancels it before its turn: b never runs.
+function TestTasks:test_cancel_task_queued_in_the_same_pass()
+  H.run(function()
+    local ran = false
+    local b
+    local a = luds.spawn(function() return b:cancel() end)
+    b = luds.spawn(function() ran = true end)
+    lu.assertEquals({ a:wait(1) }, { true, true })
+    lu.assertEquals({ b:wait(1) }, { false, "cancelled" })
+    lu.assertEquals(b:status(), "cancelled")
+    luds.sleep(0)
+    lu.assertFalse(ran)
+  end)
+end
+
 TestSignals = H.suite()
 
 local function assert_signal_stops_server(dir, sig, status)
