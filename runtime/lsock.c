@@ -509,23 +509,22 @@ static const char *kind_of(lua_State *L) {
   return kind;
 }
 
+/* "unix listener /run/x.sock", "unix conn -> /run/x.sock" (an unnamed side
+ * is left out), "unixgram packet conn /tmp/a.sock", "unix conn (closed)". */
 static int s_tostring(lua_State *L) {
   lsock *s = lsock_self(L);
   const char *kind = kind_of(L);
   char a[ADDR_STRLEN], b[ADDR_STRLEN];
   addr x;
   if (s->fd < 0)
-    lua_pushfstring(L, "%s %s (closed)", s->net->name, kind);
-  else if (strcmp(kind, "listener") == 0)
-    lua_pushfstring(L, "%s %s %s", s->net->name, kind, label(s, a));
-  else {
-    a[0] = b[0] = '\0';
-    if (sock_name(s->fd, 0, &x) == 0)
-      addr_format(&x, a, sizeof a);
-    if (sock_name(s->fd, 1, &x) == 0)
-      addr_format(&x, b, sizeof b);
-    lua_pushfstring(L, "%s %s %s -> %s", s->net->name, kind, a, b);
-  }
+    return lua_pushfstring(L, "%s %s (closed)", s->net->name, kind), 1;
+  a[0] = b[0] = '\0';
+  if (sock_name(s->fd, 0, &x) == 0)
+    addr_format(&x, a, sizeof a);
+  if (strcmp(kind, "listener") != 0 && sock_name(s->fd, 1, &x) == 0)
+    addr_format(&x, b, sizeof b);
+  lua_pushfstring(L, "%s %s%s%s%s%s", s->net->name, kind, a[0] ? " " : "", a,
+                  b[0] ? " -> " : "", b);
   return 1;
 }
 

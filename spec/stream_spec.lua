@@ -424,6 +424,19 @@ end
 
 TestLifecycle = H.suite()
 
+function TestLifecycle:test_tostring_exact()
+  H.run(function()
+    local client, server, ln, path = H.pair(self.dir)
+    lu.assertEquals(tostring(ln), "unix listener " .. path)
+    lu.assertEquals(tostring(client), "unix conn -> " .. path)
+    lu.assertEquals(tostring(server), "unix conn " .. path)
+    local pc <close> = assert(luds.listen_packet("unixgram", self.dir .. "/g.sock"))
+    lu.assertEquals(tostring(pc), "unixgram packet conn " .. self.dir .. "/g.sock")
+    client:close()
+    lu.assertEquals(tostring(client), "unix conn (closed)")
+  end)
+end
+
 function TestLifecycle:test_tostring_shows_closed()
   H.run(function()
     local client, server, ln, path = H.pair(self.dir)
