@@ -74,8 +74,11 @@ int lfsperm_options(lua_State *L, int opts, lfsperm_opts *o) {
   lua_getfield(L, opts, "remove_stale");
   o->remove_stale = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  int r = opt_id(L, opts, "owner", 0, &o->uid);
-  return r ? r : opt_id(L, opts, "group", 1, &o->gid);
+  /* Both ids are checked before either failure is returned, so a bad group
+   * raises even when the owner is an unknown name. */
+  int ru = opt_id(L, opts, "owner", 0, &o->uid);
+  int rg = opt_id(L, opts, "group", 1, &o->gid);
+  return ru ? ru : rg;
 }
 
 /* A path argument; NULL (after pushing the EINVAL triple) if it holds a NUL
@@ -96,24 +99,27 @@ static int result(lua_State *L, const char *op, const char *path, int r) {
   return 1;
 }
 
-/* luds.chmod(path, mode) -> true | nil, msg, code */
+/* luds.chmod(path, mode) -> true | nil, msg, code. The mode is checked
+ * first: a misuse raises whatever the path holds. */
 static int l_chmod(lua_State *L) {
+  unsigned mode = check_mode(L, 2, "chmod");
   const char *path = check_path(L, "chmod");
   if (!path)
     return 3;
-  unsigned mode = check_mode(L, 2, "chmod");
   return result(L, "chmod", path, fsperm_chmod(path, mode));
 }
 
-/* luds.chown(path, uid|name, gid|name); -1 keeps the current id */
+/* luds.chown(path, uid|name, gid|name); -1 keeps the current id. Both ids
+ * are checked (a misuse raises) before any failure is returned. */
 static int l_chown(lua_State *L) {
+  luaL_checkstring(L, 1);
+  long long uid, gid;
+  int ru = check_id(L, 2, 0, &uid);
+  int rg = check_id(L, 3, 1, &gid);
   const char *path = check_path(L, "chown");
   if (!path)
     return 3;
-  long long uid, gid;
-  int r = check_id(L, 2, 0, &uid);
-  if (r == 0)
-    r = check_id(L, 3, 1, &gid);
+  int r = ru ? ru : rg;
   return result(L, "chown", path, r ? r : fsperm_chown(path, uid, gid));
 }
 

@@ -16,6 +16,7 @@ need lua-unit test -f /usr/share/lua/5.4/luaunit.lua
 need python3 command -v python3
 need socat command -v socat
 need valgrind command -v valgrind
+need strace command -v strace
 for extra in ${EXTRA_PACKAGES:-}; do
   need "$extra" dpkg-query -W -f='${Status}' "$extra"
 done

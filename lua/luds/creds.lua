@@ -1,0 +1,60 @@
+-- creds.allow(conn, policy): admits the peer of a unix or unixpacket conn by
+-- the credentials the kernel recorded when it connected (SO_PEERCRED), never by
+-- anything the peer says. Port of Allowed ("Network Programming with Go", ch. 7),
+-- extended with a list of users.
+local luds = require "luds"
+
+local M = {}
+
+-- The ids named by list (names or integer ids) as a set. A name is resolved
+-- with lookup; an unknown name adds nothing, so it matches no peer.
+local function id_set(list, what, lookup, field)
+  local set = {}
+  for i, v in ipairs(list or {}) do
+    if math.type(v) == "integer" then
+      set[v] = true
+    elseif type(v) == "string" then
+      local entry = lookup(v)
+      if entry then set[entry[field]] = true end
+    else
+      error(("creds.allow: %s[%d] must be a name or an integer id, got %s"):format(what, i, type(v)), 3)
+    end
+  end
+  return set
+end
+
+-- Whether the peer's primary gid (as it connected) or any group its user
+-- belongs to (primary and supplementary, from the group database) is in set.
+-- A uid with no passwd entry has only the primary gid.
+local function in_groups(cred, set)
+  if next(set) == nil then return false end
+  if set[cred.gid] then return true end
+  for _, gid in ipairs(luds.user_groups(cred.uid) or {}) do
+    if set[gid] then return true end
+  end
+  return false
+end
+
+local function refusal(uid, policy)
+  if not policy.users then return ("uid %d is not in an allowed group"):format(uid) end
+  if not policy.groups then return ("uid %d is not an allowed user"):format(uid) end
+  return ("uid %d is neither an allowed user nor in an allowed group"):format(uid)
+end
+
+-- policy = { users = { names or uids }, groups = { names or gids } }, either list
+-- optional. Returns true if the peer's uid is a listed user or the peer belongs
+-- to a listed group; otherwise false and a reason (also when peer_cred fails,
+-- with its message). Does not yield; the lookups block on NSS, as getpwnam does.
+function M.allow(conn, policy)
+  if type(policy) ~= "table" then
+    error("creds.allow: policy must be a table { users = {...}, groups = {...} }", 2)
+  end
+  local users = id_set(policy.users, "users", luds.lookup_user, "uid")
+  local groups = id_set(policy.groups, "groups", luds.lookup_group, "gid")
+  local cred, err = conn:peer_cred()
+  if not cred then return false, err end
+  if users[cred.uid] or in_groups(cred, groups) then return true end
+  return false, refusal(cred.uid, policy)
+end
+
+return M
