@@ -44,6 +44,15 @@ LUA_CPATH="$root/lib/lua/5.4/?.so" LUA_PATH="$root/share/lua/5.4/?.lua" lua5.4 -
 ok "$(cat "$dest/out")"
 [ "$("$root/bin/luds" -e 'print(require("luds").version)')" = 0.1.0 ] && ok "installed luds binary runs"
 [ -s "$root/share/man/man1/luds.1" ] && ok "man page installed"
+# The rockspec, through Debian's luarocks, offline, into a scratch tree.
+tree="$dest/rocks"
+luarocks --lua-version=5.4 make --tree="$tree" luds-scm-1.rockspec >"$dest/rock.log" 2>&1 ||
+  { cat "$dest/rock.log" >&2; exit 1; }
+[ "$(LUA_CPATH="$tree/lib/lua/5.4/?.so" lua5.4 -e 'local l = require "luds"
+  print(select(2, l.run(function() l.sleep(0.001) return "rock" end)))')" = rock ] &&
+  ok "luarocks make installed a working rock"
+rm -rf "$tree" "$dest/rock.log"
+
 make -s uninstall DESTDIR="$dest" PREFIX="$prefix" >/dev/null
 left=$(find "$dest" \( -type f -o -type l \) ! -name "host*" ! -name out ! -path "$dest/pc/*")
 if [ -n "$left" ]; then

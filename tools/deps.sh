@@ -17,6 +17,7 @@ need python3 command -v python3
 need socat command -v socat
 need valgrind command -v valgrind
 need strace command -v strace
+need luarocks command -v luarocks
 for extra in ${EXTRA_PACKAGES:-}; do
   need "$extra" dpkg-query -W -f='${Status}' "$extra"
 done
