@@ -12,10 +12,10 @@
 #include <sys/un.h>
 
 static const addr_net networks[] = {
-    {"unix", AF_UNIX, SOCK_STREAM, 1},      {"unixpacket", AF_UNIX, SOCK_SEQPACKET, 1},
-    {"unixgram", AF_UNIX, SOCK_DGRAM, 0},   {"tcp", AF_UNSPEC, SOCK_STREAM, 1},
-    {"tcp4", AF_INET, SOCK_STREAM, 1},      {"tcp6", AF_INET6, SOCK_STREAM, 1},
-    {"udp", AF_UNSPEC, SOCK_DGRAM, 0},      {"udp4", AF_INET, SOCK_DGRAM, 0},
+    {"unix", AF_UNIX, SOCK_STREAM, 1},    {"unixpacket", AF_UNIX, SOCK_SEQPACKET, 1},
+    {"unixgram", AF_UNIX, SOCK_DGRAM, 0}, {"tcp", AF_UNSPEC, SOCK_STREAM, 1},
+    {"tcp4", AF_INET, SOCK_STREAM, 1},    {"tcp6", AF_INET6, SOCK_STREAM, 1},
+    {"udp", AF_UNSPEC, SOCK_DGRAM, 0},    {"udp4", AF_INET, SOCK_DGRAM, 0},
     {"udp6", AF_INET6, SOCK_DGRAM, 0},
 };
 

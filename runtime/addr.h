@@ -11,8 +11,8 @@ enum addr_kind { ADDR_STREAM, ADDR_PACKET };
 
 typedef struct addr_net {
   const char *name;
-  int family; /* AF_UNIX, AF_INET, AF_INET6 or AF_UNSPEC (either IP) */
-  int type;   /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+  int family;  /* AF_UNIX, AF_INET, AF_INET6 or AF_UNSPEC (either IP) */
+  int type;    /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
   int listens; /* 1: luds.listen; 0: luds.listen_packet */
 } addr_net;
 

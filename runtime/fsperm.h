@@ -9,38 +9,38 @@
 #include <sys/socket.h>
 
 enum fsperm_type {
-    FSPERM_UNKNOWN = 0,
-    FSPERM_SOCKET,
-    FSPERM_FILE,
-    FSPERM_DIRECTORY,
-    FSPERM_SYMLINK,
-    FSPERM_FIFO,
-    FSPERM_CHAR,
-    FSPERM_BLOCK,
+  FSPERM_UNKNOWN = 0,
+  FSPERM_SOCKET,
+  FSPERM_FILE,
+  FSPERM_DIRECTORY,
+  FSPERM_SYMLINK,
+  FSPERM_FIFO,
+  FSPERM_CHAR,
+  FSPERM_BLOCK,
 };
 
 struct fsperm_stat {
-    int type;               /* enum fsperm_type */
-    unsigned mode;          /* st_mode & 07777 (permission + suid/sgid/sticky) */
-    long long uid, gid;
-    unsigned long long dev, ino;
-    long long size;
+  int type;      /* enum fsperm_type */
+  unsigned mode; /* st_mode & 07777 (permission + suid/sgid/sticky) */
+  long long uid, gid;
+  unsigned long long dev, ino;
+  long long size;
 };
 
 /* Strings and the members array point into buf_, which the *_free call
  * releases. Structs are zeroed on failure, so freeing them is always safe. */
 struct fsperm_user {
-    long long uid, gid;
-    char *name, *home, *shell;
-    char *buf_;
+  long long uid, gid;
+  char *name, *home, *shell;
+  char *buf_;
 };
 
 struct fsperm_group {
-    long long gid;
-    char *name;
-    char **members;         /* nmembers names then NULL; NULL if backend has none */
-    size_t nmembers;
-    char *buf_;
+  long long gid;
+  char *name;
+  char **members; /* nmembers names then NULL; NULL if backend has none */
+  size_t nmembers;
+  char *buf_;
 };
 
 /* Parses 1-4 octal digits ("660", "0660") worth at most 0777 into *mode.
@@ -77,8 +77,7 @@ void fsperm_group_free(struct fsperm_group *g);
 
 /* Primary gid plus every supplementary group of user `name` (getgrouplist;
  * an unknown user yields just `gid`). *gids is malloc'd: caller free()s it. */
-int fsperm_user_groups(const char *name, long long gid, long long **gids,
-                       size_t *n);
+int fsperm_user_groups(const char *name, long long gid, long long **gids, size_t *n);
 
 /* bind(fd, sa, len) creating socket file `path` that is never more open than
  * asked. mode 0..0777: bind under umask 0777, then lchown (if uid or gid is
@@ -86,8 +85,8 @@ int fsperm_user_groups(const char *name, long long gid, long long **gids,
  * umask, then lchown if asked. Any failure after the bind unlinks `path`.
  * path NULL (abstract address) allows only mode < 0 and uid = gid = -1.
  * Swaps the process-wide umask briefly: meant for a single-threaded runtime. */
-int fsperm_bind_unix(int fd, const struct sockaddr *sa, socklen_t len,
-                     const char *path, long mode, long long uid, long long gid);
+int fsperm_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, const char *path, long mode,
+                     long long uid, long long gid);
 
 /* Removes `path` if it is a socket nobody listens on (connect refused for
  * stream, then seqpacket, then dgram), returning 0. -EADDRINUSE: alive (kept).
@@ -98,12 +97,10 @@ int fsperm_remove_stale(const char *path);
 
 /* 1 if lstat(path) is a socket with this dev/ino, 0 if not, -errno on error.
  * Lets an owner check the path still is its socket before unlinking it. */
-int fsperm_same_file(const char *path, unsigned long long dev,
-                     unsigned long long ino);
+int fsperm_same_file(const char *path, unsigned long long dev, unsigned long long ino);
 
 /* Unlinks path only while fsperm_same_file says it is still this socket:
  * 1 when removed, 0 when the file is another one (left alone), or -errno. */
-int fsperm_remove_own(const char *path, unsigned long long dev,
-                      unsigned long long ino);
+int fsperm_remove_own(const char *path, unsigned long long dev, unsigned long long ino);
 
 #endif

@@ -23,8 +23,10 @@ static unsigned check_mode(lua_State *L, int i, const char *what) {
     ok = s && fsperm_parse_mode(s, &mode) == 0;
   }
   if (!ok)
-    luaL_error(L, "%s: invalid mode %s (want an octal string such as \"0660\" "
-                  "or a number from 0 to 0777)", what, luaL_tolstring(L, i, NULL));
+    luaL_error(L,
+               "%s: invalid mode %s (want an octal string such as \"0660\" "
+               "or a number from 0 to 0777)",
+               what, luaL_tolstring(L, i, NULL));
   return mode;
 }
 
@@ -245,14 +247,13 @@ static int l_remove_stale(lua_State *L) {
 }
 
 void lfsperm_register(lua_State *L) {
-  static const luaL_Reg funcs[] = {
-      {"chmod", l_chmod},
-      {"chown", l_chown},
-      {"stat", l_stat},
-      {"lookup_user", l_lookup_user},
-      {"lookup_group", l_lookup_group},
-      {"user_groups", l_user_groups},
-      {"remove_stale", l_remove_stale},
-      {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"chmod", l_chmod},
+                                   {"chown", l_chown},
+                                   {"stat", l_stat},
+                                   {"lookup_user", l_lookup_user},
+                                   {"lookup_group", l_lookup_group},
+                                   {"user_groups", l_user_groups},
+                                   {"remove_stale", l_remove_stale},
+                                   {NULL, NULL}};
   luaL_setfuncs(L, funcs, 0);
 }

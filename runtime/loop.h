@@ -29,8 +29,8 @@ struct loop_io {
 };
 
 struct loop_timer {
-  double when;    /* on the loop_now() clock */
-  size_t slot;    /* heap index + 1; 0 while not scheduled */
+  double when; /* on the loop_now() clock */
+  size_t slot; /* heap index + 1; 0 while not scheduled */
   loop_timer_fn *fn;
 };
 

@@ -24,8 +24,8 @@ static int is_seqpacket(const lsock *s) { return s->net->type == SOCK_SEQPACKET;
  * longer one: that arrives as TRUNCATED, never silently cut.) */
 static int recv_k(lua_State *L, int status, lua_KContext ctx);
 
-static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size_t cap,
-                        int flags, const addr *from) {
+static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size_t cap, int flags,
+                        const addr *from) {
   char name[ADDR_STRLEN];
   int with_addr = from != NULL;
   if (n == 0 && is_seqpacket(s) && s->passcred && !(flags & SOCK_HAS_CREDS))
@@ -139,7 +139,8 @@ static int l_listen_packet(lua_State *L) {
   runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
   const addr_net *net = lsock_network(L, 1);
   if (net->listens)
-    luaL_argerror(L, 1, lua_pushfstring(L, "%s is a connection network: use luds.listen", net->name));
+    luaL_argerror(L, 1,
+                  lua_pushfstring(L, "%s is a connection network: use luds.listen", net->name));
   const char *where = luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -164,8 +165,10 @@ static int l_listen_packet(lua_State *L) {
 void lpacket_register(lua_State *L, runtime *rt) {
   rt->max_packet = sock_max_packet();
   static const luaL_Reg funcs[] = {{"listen_packet", l_listen_packet}, {NULL, NULL}};
-  static const luaL_Reg methods[] = {{"read", p_read}, {"read_from", p_read_from},
-                                     {"write", p_write}, {"write_to", p_write_to},
+  static const luaL_Reg methods[] = {{"read", p_read},
+                                     {"read_from", p_read_from},
+                                     {"write", p_write},
+                                     {"write_to", p_write_to},
                                      {NULL, NULL}};
   lsock_class(L, PACKET_MT, "packet conn", methods);
   lua_pushlightuserdata(L, rt);

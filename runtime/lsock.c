@@ -212,8 +212,7 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
     return r;
   if (s->net->family != AF_UNIX && s->net->listens)
     sock_reuseaddr(s->fd);
-  r = fsperm_bind_unix(s->fd, (const struct sockaddr *)&a->ss, a->len, path,
-                       o.mode, o.uid, o.gid);
+  r = fsperm_bind_unix(s->fd, (const struct sockaddr *)&a->ss, a->len, path, o.mode, o.uid, o.gid);
   if (r < 0)
     return bind_error(path, r);
   return path && own ? own_file(s, path) : 0;
@@ -523,8 +522,8 @@ static int s_tostring(lua_State *L) {
     addr_format(&x, a, sizeof a);
   if (strcmp(kind, "listener") != 0 && sock_name(s->fd, 1, &x) == 0)
     addr_format(&x, b, sizeof b);
-  lua_pushfstring(L, "%s %s%s%s%s%s", s->net->name, kind, a[0] ? " " : "", a,
-                  b[0] ? " -> " : "", b);
+  lua_pushfstring(L, "%s %s%s%s%s%s", s->net->name, kind, a[0] ? " " : "", a, b[0] ? " -> " : "",
+                  b);
   return 1;
 }
 
@@ -566,7 +565,8 @@ static int l_listen(lua_State *L) {
   runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
   const addr_net *net = lsock_network(L, 1);
   if (!net->listens)
-    luaL_argerror(L, 1, lua_pushfstring(L, "%s is a packet network: use luds.listen_packet", net->name));
+    luaL_argerror(L, 1,
+                  lua_pushfstring(L, "%s is a packet network: use luds.listen_packet", net->name));
   const char *where = luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -614,8 +614,8 @@ static int dial_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *c = lua_touserdata(L, 4);
   addr a;
   if (status == LUA_YIELD && ctx == DIAL_CONNECTING)
-    return dial_done(L, c, task_woken(c->rt) == WAKE_TIMEOUT ? LERR_TIMEOUT
-                                                             : sock_connect_result(c->fd));
+    return dial_done(L, c,
+                     task_woken(c->rt) == WAKE_TIMEOUT ? LERR_TIMEOUT : sock_connect_result(c->fd));
   if (c->wdeadline > 0 && loop_now() >= c->wdeadline)
     return dial_done(L, c, LERR_TIMEOUT);
   lsock_addr(L, 2, c->net, &a);
@@ -673,12 +673,8 @@ static int l_dial(lua_State *L) {
 
 static void new_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg *m) {
   static const luaL_Reg common[] = {
-      {"close", s_close},
-      {"fd", s_fd},
-      {"set_deadline", s_set_deadline},
-      {"__gc", s_gc},
-      {"__close", s_gc},
-      {"__tostring", s_tostring},
+      {"close", s_close}, {"fd", s_fd},      {"set_deadline", s_set_deadline},
+      {"__gc", s_gc},     {"__close", s_gc}, {"__tostring", s_tostring},
       {NULL, NULL}};
   luaL_newmetatable(L, mt);
   lua_pushvalue(L, -1);
@@ -693,15 +689,14 @@ static void new_class(lua_State *L, const char *mt, const char *kind, const luaL
 }
 
 /* Methods of conns of every kind; lpacket.c adds its own beside them. */
-static const luaL_Reg conn_common[] = {
-    {"close_write", s_close_write},
-    {"close_read", s_close_read},
-    {"local_addr", s_local_addr},
-    {"remote_addr", s_remote_addr},
-    {"peer_cred", s_peer_cred},
-    {"set_read_deadline", s_set_read_deadline},
-    {"set_write_deadline", s_set_write_deadline},
-    {NULL, NULL}};
+static const luaL_Reg conn_common[] = {{"close_write", s_close_write},
+                                       {"close_read", s_close_read},
+                                       {"local_addr", s_local_addr},
+                                       {"remote_addr", s_remote_addr},
+                                       {"peer_cred", s_peer_cred},
+                                       {"set_read_deadline", s_set_read_deadline},
+                                       {"set_write_deadline", s_set_write_deadline},
+                                       {NULL, NULL}};
 
 void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg *m) {
   new_class(L, mt, kind, m);
@@ -712,14 +707,13 @@ void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg 
 }
 
 void lsock_register(lua_State *L, runtime *rt) {
-  static const luaL_Reg ln_methods[] = {
-      {"accept", ln_accept}, {"addr", ln_addr}, {NULL, NULL}};
-  static const luaL_Reg conn_methods[] = {
-      {"read", conn_read},   {"read_full", conn_read_full},
-      {"read_line", conn_read_line}, {"write", conn_write},
-      {NULL, NULL}};
-  static const luaL_Reg funcs[] = {
-      {"listen", l_listen}, {"dial", l_dial}, {NULL, NULL}};
+  static const luaL_Reg ln_methods[] = {{"accept", ln_accept}, {"addr", ln_addr}, {NULL, NULL}};
+  static const luaL_Reg conn_methods[] = {{"read", conn_read},
+                                          {"read_full", conn_read_full},
+                                          {"read_line", conn_read_line},
+                                          {"write", conn_write},
+                                          {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"listen", l_listen}, {"dial", l_dial}, {NULL, NULL}};
   new_class(L, LISTENER_MT, "listener", ln_methods);
   lsock_class(L, CONN_MT, "conn", conn_methods);
   lua_pushlightuserdata(L, rt);

@@ -19,9 +19,7 @@ int sock_bind(int fd, const addr *a) {
   return bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ? -errno : 0;
 }
 
-int sock_listen(int fd, int backlog) {
-  return listen(fd, backlog) < 0 ? -errno : 0;
-}
+int sock_listen(int fd, int backlog) { return listen(fd, backlog) < 0 ? -errno : 0; }
 
 int sock_accept(int fd) {
   int r;
@@ -61,9 +59,7 @@ ssize_t sock_send(int fd, const void *buf, size_t n) {
   return r < 0 ? -errno : r;
 }
 
-int sock_shutdown(int fd, int how) {
-  return shutdown(fd, how) < 0 ? -errno : 0;
-}
+int sock_shutdown(int fd, int how) { return shutdown(fd, how) < 0 ? -errno : 0; }
 
 /* close(2) is not retried: Linux releases the fd even when it fails. */
 void sock_close(int fd) { close(fd); }
@@ -90,8 +86,8 @@ ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, int *flags) 
     char space[CMSG_SPACE(sizeof(struct ucred))];
   } ctl;
   struct iovec iov = {.iov_base = buf, .iov_len = cap};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
-                     .msg_controllen = sizeof ctl};
+  struct msghdr m = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof ctl};
   if (from) {
     m.msg_name = &from->ss;
     m.msg_namelen = sizeof from->ss;

@@ -29,7 +29,6 @@ int sock_name(int fd, int peer, addr *a);
 int sock_reuseaddr(int fd);
 int sock_nodelay(int fd);
 
-
 enum { SOCK_TRUNCATED = 1, SOCK_HAS_CREDS = 2 };
 
 /* Receives one message into buf (cap bytes), its sender into *from if not

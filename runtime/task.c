@@ -15,8 +15,8 @@
 #define TASK_MT "luds.task"
 #define SCRATCH_MIN (256 * 1024)
 
-static const char *const state_names[] = {"ready",  "running", "waiting",
-                                          "done",   "failed",  "cancelled"};
+static const char *const state_names[] = {"ready", "running", "waiting",
+                                          "done",  "failed",  "cancelled"};
 
 static void enqueue(runtime *rt, task *t) {
   t->state = TASK_READY;
@@ -89,8 +89,8 @@ task *task_running(lua_State *L, runtime *rt) {
   return t;
 }
 
-int task_suspend(lua_State *L, task *t, task **slot, double deadline,
-                 lua_KContext ctx, lua_KFunction k) {
+int task_suspend(lua_State *L, task *t, task **slot, double deadline, lua_KContext ctx,
+                 lua_KFunction k) {
   t->slot = slot;
   if (slot)
     *slot = t;
@@ -220,9 +220,7 @@ void rt_shutdown(runtime *rt, int code) {
     rt->closers.next->close(rt->closers.next);
 }
 
-static void on_signal(loop *lp, int signo) {
-  rt_shutdown((runtime *)lp, 128 + signo);
-}
+static void on_signal(loop *lp, int signo) { rt_shutdown((runtime *)lp, 128 + signo); }
 
 char *rt_scratch(lua_State *L, runtime *rt, size_t n) {
   if (n <= rt->scratch_cap)
@@ -296,13 +294,9 @@ task *task_spawn(lua_State *L, runtime *rt, int nargs) {
   return t;
 }
 
-static task *check_task(lua_State *L, int i) {
-  return luaL_checkudata(L, i, TASK_MT);
-}
+static task *check_task(lua_State *L, int i) { return luaL_checkudata(L, i, TASK_MT); }
 
-static runtime *up_rt(lua_State *L) {
-  return lua_touserdata(L, lua_upvalueindex(1));
-}
+static runtime *up_rt(lua_State *L) { return lua_touserdata(L, lua_upvalueindex(1)); }
 
 static int push_outcome(lua_State *L, task *t) {
   if (t->state == TASK_DONE) {
@@ -442,12 +436,13 @@ static int l_run(lua_State *L) {
 }
 
 void task_register(lua_State *L, runtime *rt) {
-  static const luaL_Reg methods[] = {
-      {"wait", task_wait}, {"cancel", task_cancel}, {"status", task_status},
-      {"__tostring", task_tostring}, {NULL, NULL}};
-  static const luaL_Reg funcs[] = {
-      {"spawn", l_spawn}, {"sleep", l_sleep}, {"now", l_now},
-      {"run", l_run},     {"exit", l_exit},   {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"wait", task_wait},
+                                     {"cancel", task_cancel},
+                                     {"status", task_status},
+                                     {"__tostring", task_tostring},
+                                     {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"spawn", l_spawn}, {"sleep", l_sleep}, {"now", l_now},
+                                   {"run", l_run},     {"exit", l_exit},   {NULL, NULL}};
   luaL_newmetatable(L, TASK_MT);
   luaL_setfuncs(L, methods, 0);
   lua_pushvalue(L, -1);

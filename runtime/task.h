@@ -19,8 +19,8 @@ enum task_wake { WAKE_NONE, WAKE_READY, WAKE_TIMEOUT };
 struct task {
   runtime *rt;
   lua_State *co;
-  int ref;     /* registry anchor while the task is alive */
-  int nargs;   /* arguments for the first resume */
+  int ref;   /* registry anchor while the task is alive */
+  int nargs; /* arguments for the first resume */
   unsigned char state, wake;
   task *next;  /* run queue */
   task **slot; /* where a waker finds this task while it waits */
@@ -69,8 +69,8 @@ task *task_running(lua_State *L, runtime *rt);
 /* Suspends the running task: returns lua_yieldk's value, so call it as
  * `return task_suspend(...)`. The continuation k runs after task_wake, the
  * deadline (0: none) or task_wake_all; task_woken tells which. */
-int task_suspend(lua_State *L, task *t, task **slot, double deadline,
-                 lua_KContext ctx, lua_KFunction k);
+int task_suspend(lua_State *L, task *t, task **slot, double deadline, lua_KContext ctx,
+                 lua_KFunction k);
 void task_wake(task *t, int why);
 int task_woken(runtime *rt);
 /* Pushes a new task running the function under its nargs arguments, queued. */

@@ -83,7 +83,8 @@ static void test_close_while_waiting(const char *dir) {
   snprintf(path, sizeof path, "%s/wait.sock", dir);
   snprintf(code, sizeof code,
            "local luds = require 'luds'; local ln = assert(luds.listen('unix', '%s')); "
-           "luds.spawn(function() luds.sleep(3600) end); ln:accept()", path);
+           "luds.spawn(function() luds.sleep(3600) end); ln:accept()",
+           path);
   lua_State *L = open_state();
   check(spawn_string(L, code) == LUDS_OK, "spawn waiting script");
   check(luds_step(L, 0, NULL) == LUDS_OK && luds_tasks(L) == 2, "both tasks wait");
