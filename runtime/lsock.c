@@ -58,13 +58,21 @@ lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt)
 
 /* Every method has its class's metatable as upvalue 1: checking self is a
  * pointer comparison, with no registry lookup by name. */
-lsock *lsock_self(lua_State *L) {
+static lsock *test_self(lua_State *L) {
   lsock *s = lua_touserdata(L, 1);
-  if (!s || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1))) {
+  if (!s || !lua_getmetatable(L, 1))
+    return NULL;
+  int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+  lua_pop(L, 1);
+  return same ? s : NULL;
+}
+
+lsock *lsock_self(lua_State *L) {
+  lsock *s = test_self(L);
+  if (!s) {
     lua_getfield(L, lua_upvalueindex(1), "__name");
     luaL_typeerror(L, 1, lua_tostring(L, -1));
   }
-  lua_pop(L, 1);
   return s;
 }
 
@@ -404,8 +412,11 @@ static int s_close(lua_State *L) {
   return 1;
 }
 
+/* __gc and __close: never raise, whatever a script passes them. */
 static int s_gc(lua_State *L) {
-  lsock_shut(lua_touserdata(L, 1)); /* only ever called on its own kind */
+  lsock *s = test_self(L);
+  if (s)
+    lsock_shut(s);
   return 0;
 }
 
