@@ -11,6 +11,8 @@
 #   LUDS_SERVER_CMD      replaces the luds server; run as: $LUDS_SERVER_CMD KIND PATH
 #                        (KIND is unix, unixgram or unixpacket; it must exec the server)
 #   LUDS                 luds binary (default build/luds)
+#   BENCH_PEERS          other servers to add as columns, any of: cqueues luv
+#                        luasocket go (see bench/peers/peers.sh; `make bench-peers`)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +23,7 @@ if [[ ${BENCH_QUICK:-0} == 1 ]]; then REPS=1 SECS=1; else REPS=3 SECS=2; fi
 REPS=${BENCH_REPS:-$REPS}
 SECS=${BENCH_SECS:-$SECS}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+read -r -a PEERS <<<"${BENCH_PEERS:-}"
 CFLAGS=(-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror)
 
 # name|loadgen mode and args|server kind|luds example|result key
@@ -50,6 +53,7 @@ build_tools() {
     mkdir -p "$OUT"
     cc "${CFLAGS[@]}" -o "$OUT/loadgen" bench/loadgen.c
     cc "${CFLAGS[@]}" -o "$OUT/ref_server" bench/ref_server.c
+    (( ${#PEERS[@]} == 0 )) || peers_init
 }
 
 raise_nofile() {
@@ -75,10 +79,22 @@ luds_available() {
     [[ -n ${LUDS_SERVER_CMD:-} ]] || [[ -x $LUDS && -f examples/$1 ]]
 }
 
+# available WHO KIND EXAMPLE: whether WHO has a server for this column.
+available() {
+    case $1 in
+        C) return 0 ;;
+        luds) luds_available "$3" ;;
+        *) peer_supports "$1" "$2" ;;
+    esac
+}
+
 # start_server WHO KIND EXAMPLE PATH LOG: sets SERVER_PID.
 start_server() {
     local cmd
-    if [[ $1 == C ]]; then
+    if [[ $1 != C && $1 != luds ]]; then
+        peer_cmd "$1" "$2" "$4"
+        cmd=("${PEER_CMD[@]}")
+    elif [[ $1 == C ]]; then
         cmd=("$OUT/ref_server" "$2" "$4")
     elif [[ -n ${LUDS_SERVER_CMD:-} ]]; then
         read -r -a cmd <<<"$LUDS_SERVER_CMD"
@@ -182,63 +198,82 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "n/a" }'
 }
 
-# bench_column SPEC: alternates C and luds runs; appends one table row.
+# bench_column SPEC: alternates the C, luds and peer runs; appends one table row.
 bench_column() {
     local name args kind example key rep who res
     IFS='|' read -r name args kind example key <<<"$1"
-    local -a c_vals=() l_vals=() c_hwm=() l_hwm=() largs
+    local -a largs
+    local -A vals=() hwms=() has=()
     read -r -a largs <<<"$args"
-    local has_luds=0
-    luds_available "$example" && has_luds=1
+    for who in C luds "${PEERS[@]}"; do
+        has[$who]=0
+        available "$who" "$kind" "$example" && has[$who]=1
+    done
     for ((rep = 1; rep <= REPS; rep++)); do
-        for who in C luds; do
-            [[ $who == luds && $has_luds == 0 ]] && continue
+        for who in C luds "${PEERS[@]}"; do
+            [[ ${has[$who]} == 0 ]] && continue
             run_one "$who" "$kind" "$example" "${largs[@]}" -d "$SECS" || continue
             res=$RESULT
             log "  $name [$who #$rep]: $key=$(field "$res" "$key") p50_us=$(field "$res" p50_us) p99_us=$(field "$res" p99_us)"
-            if [[ $who == C ]]; then
-                c_vals+=("$(field "$res" "$key")"); c_hwm+=("$(field "$res" hwm_kib)")
-            else
-                l_vals+=("$(field "$res" "$key")"); l_hwm+=("$(field "$res" hwm_kib)")
-            fi
+            vals[$who]+=" $(field "$res" "$key")"
+            hwms[$who]+=" $(field "$res" hwm_kib)"
         done
     done
-    local cm lm ch lh
-    cm=$(median "${c_vals[@]}"); ch=$(max_of "${c_hwm[@]}")
-    if [[ $has_luds == 1 ]]; then
-        lm=$(median "${l_vals[@]}"); lh=$(max_of "${l_hwm[@]}")
-        (( ${#l_vals[@]} )) || lm=fail
-    else
-        lm=n/a lh=
-    fi
-    (( ${#c_vals[@]} )) || cm=fail
-    TABLE+=("$(printf '%-16s %14s %14s %8s %12s %14s' "$name" "$cm" "$lm" \
-        "$(ratio "$lm" "$cm")" "$(fmt_rss "$ch")" "$(fmt_rss "$lh")")")
+    local -A med=() peak=()
+    local -a v h
+    for who in C luds "${PEERS[@]}"; do
+        read -r -a v <<<"${vals[$who]:-}"
+        read -r -a h <<<"${hwms[$who]:-}"
+        if [[ $who != C && ${has[$who]} == 0 ]]; then
+            med[$who]=n/a peak[$who]=
+        elif (( ${#v[@]} )); then
+            med[$who]=$(median "${v[@]}") peak[$who]=$(max_of "${h[@]}")
+        else
+            med[$who]=fail peak[$who]=$(max_of "${h[@]}")
+        fi
+    done
+    local row
+    row=$(printf '%-16s %14s %14s %8s %12s %14s' "$name" "${med[C]}" "${med[luds]}" \
+        "$(ratio "${med[luds]}" "${med[C]}")" "$(fmt_rss "${peak[C]}")" "$(fmt_rss "${peak[luds]}")")
+    for who in "${PEERS[@]}"; do
+        row+=$(printf ' %*s %*s %*s' "$(peer_width "$who" 0)" "${med[$who]}" \
+            "$(peer_width "$who" 1)" "$(ratio "${med[$who]}" "${med[C]}")" \
+            "$(peer_width "$who" 2)" "$(fmt_rss "${peak[$who]}")")
+    done
+    TABLE+=("$row")
 }
 
 # bench_idle WHO: N idle connections, one echoed byte each; prints KiB/conn.
 bench_idle() {
-    local who=$1 res
+    local who=$1 res n=$IDLE_CONNS w=$(( ${#PEERS[@]} ? 9 : 6 ))
     if [[ $who == luds ]] && ! luds_available echo_unix.lua; then
-        IDLE+=("$(printf '%-6s n/a (no luds server)' "$who")")
+        IDLE+=("$(printf "%-${w}s n/a (no luds server)" "$who")")
         return
+    fi
+    if [[ $who != C && $who != luds ]]; then
+        if ! peer_supports "$who" unix; then
+            IDLE+=("$(printf "%-${w}s n/a (not available)" "$who")")
+            return
+        fi
+        n=$(peer_idle_conns "$who" "$n")
     fi
     RUN_DIR=$(mktemp -d)
     local sock=$RUN_DIR/s.sock
     start_server "$who" unix echo_unix.lua "$sock" "$RUN_DIR/server.log"
     if ! wait_socket "$sock" "$SERVER_PID"; then
         log "  idle [$who] server did not come up: $(tail -n 3 "$RUN_DIR/server.log")"
-        IDLE+=("$(printf '%-6s failed' "$who")")
+        IDLE+=("$(printf "%-${w}s failed" "$who")")
         FAILURES=$((FAILURES + 1))
-    elif res=$(timeout -k 5 200 "$OUT/loadgen" idle "$sock" -n "$IDLE_CONNS" -p "$SERVER_PID" \
+    elif res=$(timeout -k 5 200 "$OUT/loadgen" idle "$sock" -n "$n" -p "$SERVER_PID" \
         2>"$RUN_DIR/loadgen.err"); then
         check_errors "$who" "$res"
-        IDLE+=("$(printf '%-6s %8s KiB/conn  (RSS %s -> %s KiB, %s of %s conns echoed)' "$who" \
-            "$(field "$res" kib_per_conn)" "$(field "$res" rss_before_kib)" \
-            "$(field "$res" rss_after_kib)" "$(field "$res" ops)" "$IDLE_CONNS")")
+        IDLE+=("$(printf "%-${w}s %8s KiB/conn  (RSS %s -> %s KiB, %s of %s conns echoed)" \
+            "$who" "$(field "$res" kib_per_conn)" "$(field "$res" rss_before_kib)" \
+            "$(field "$res" rss_after_kib)" "$(field "$res" ops)" "$n")")
+        (( n == IDLE_CONNS )) || IDLE[-1]+=" capped: $(peer_idle_why "$who")"
     else
         log "  idle [$who] failed: $(tail -n 3 "$RUN_DIR/loadgen.err")"
-        IDLE+=("$(printf '%-6s failed' "$who")")
+        IDLE+=("$(printf "%-${w}s failed" "$who")")
         FAILURES=$((FAILURES + 1))
     fi
     stop_server "$SERVER_PID"
@@ -260,12 +295,20 @@ main() {
     for spec in "${COLUMNS[@]}"; do
         bench_column "$spec"
     done
-    bench_idle C
-    bench_idle luds
-    printf '\n%-16s %14s %14s %8s %12s %14s\n' column "C median" "luds median" \
-        "luds/C" "C peak RSS" "luds peak RSS"
+    for who in C luds "${PEERS[@]}"; do
+        bench_idle "$who"
+    done
+    local head
+    head=$(printf '%-16s %14s %14s %8s %12s %14s' column "C median" "luds median" \
+        "luds/C" "C peak RSS" "luds peak RSS")
+    for who in "${PEERS[@]}"; do
+        head+=$(printf ' %*s %*s %*s' "$(peer_width "$who" 0)" "$who" \
+            "$(peer_width "$who" 1)" "$who/C" "$(peer_width "$who" 2)" "$who RSS")
+    done
+    printf '\n%s\n' "$head"
     printf '%s\n' "${TABLE[@]}"
     printf '(ops/s = round trips per second; bulk in MB/s of verified echo)\n'
+    (( ${#PEERS[@]} == 0 )) || peers_legend
     printf '\nidle memory, %s connections to the stream echo server:\n' "$IDLE_CONNS"
     printf '%s\n' "${IDLE[@]}"
     if (( FAILURES > 0 )); then
@@ -273,5 +316,7 @@ main() {
         return 1
     fi
 }
+
+(( ${#PEERS[@]} == 0 )) || source bench/peers/peers.sh
 
 main "$@"

@@ -1,0 +1,3 @@
+module luds/bench/go_echo
+
+go 1.19
