@@ -10,7 +10,8 @@ CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) \
   -MMD -MP $(LUA_CFLAGS) -Iruntime
 LUAC ?= lua5.4
 SAN_BUILD := $(BUILD)/asan
-SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
+  -fno-sanitize-recover=all
 
 LIB_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
 LIB_OBJ := $(LIB_SRC:runtime/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o

@@ -23,7 +23,8 @@ typedef struct addr {
 
 /* The network called name, or NULL. */
 const addr_net *addr_network(const char *name);
-/* Parses s (len bytes, may hold NULs) for net into a; 0 or -errno
+/* Parses s (len bytes, may hold NULs, and s[len] must be a NUL, as in a
+ * Lua string) for net into a; 0 or -errno
  * (-EINVAL: malformed, -ENAMETOOLONG: path too long for sun_path). */
 int addr_parse(const addr_net *net, const char *s, size_t len, addr *a);
 /* Writes a printable form of a into buf: a path, "@name", "" when unnamed,

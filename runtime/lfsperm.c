@@ -39,9 +39,12 @@ static int check_id(lua_State *L, int i, int group, long long *id) {
     *id = n;
     return 0;
   }
-  const char *name = lua_tostring(L, i);
+  size_t len;
+  const char *name = lua_tolstring(L, i, &len);
   if (!name)
     luaL_typeerror(L, i, group ? "group id or name" : "user id or name");
+  if (strlen(name) != len) /* the C lookups would cut the name short */
+    return -EINVAL;
   if (group) {
     struct fsperm_group g;
     int r = fsperm_lookup_group_name(name, &g);
@@ -179,12 +182,20 @@ static lua_Integer check_lookup_id(lua_State *L) {
   return id;
 }
 
+/* A name argument, or NULL (which the lookups answer with EINVAL) if it
+ * holds a NUL byte that the C calls would silently cut it at. */
+static const char *name_arg(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  return strlen(name) == len ? name : NULL;
+}
+
 /* luds.lookup_user(name|uid) -> { uid, gid, name, home, shell } */
 static int l_lookup_user(lua_State *L) {
   struct fsperm_user u;
   if (lua_type(L, 1) == LUA_TNUMBER)
     return push_user(L, fsperm_lookup_user_id(check_lookup_id(L), &u), &u);
-  return push_user(L, fsperm_lookup_user_name(luaL_checkstring(L, 1), &u), &u);
+  return push_user(L, fsperm_lookup_user_name(name_arg(L), &u), &u);
 }
 
 static int push_group(lua_State *L, int r, struct fsperm_group *g) {
@@ -211,7 +222,7 @@ static int l_lookup_group(lua_State *L) {
   struct fsperm_group g;
   if (lua_type(L, 1) == LUA_TNUMBER)
     return push_group(L, fsperm_lookup_group_id(check_lookup_id(L), &g), &g);
-  return push_group(L, fsperm_lookup_group_name(luaL_checkstring(L, 1), &g), &g);
+  return push_group(L, fsperm_lookup_group_name(name_arg(L), &g), &g);
 }
 
 /* luds.user_groups(name|uid) -> { gid, ... }: primary group first, then
@@ -219,7 +230,7 @@ static int l_lookup_group(lua_State *L) {
 static int l_user_groups(lua_State *L) {
   struct fsperm_user u;
   int r = lua_type(L, 1) == LUA_TNUMBER ? fsperm_lookup_user_id(check_lookup_id(L), &u)
-                                        : fsperm_lookup_user_name(luaL_checkstring(L, 1), &u);
+                                        : fsperm_lookup_user_name(name_arg(L), &u);
   long long *gids = NULL;
   size_t n = 0;
   if (r == 0)

@@ -63,10 +63,14 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   return push_message(L, s, buf, n, cap, flags, with_addr ? &from : NULL);
 }
 
+/* No message is longer than max_packet, so a larger max changes nothing
+ * but would size the buffer (and overflow ctx). */
 static int start_recv(lua_State *L, int with_addr) {
-  lsock_self(L);
+  lsock *s = lsock_self(L);
   lua_Integer max = luaL_optinteger(L, 2, -1);
   luaL_argcheck(L, max >= -1, 2, "must not be negative");
+  if (max > (lua_Integer)s->rt->max_packet)
+    max = (lua_Integer)s->rt->max_packet;
   lua_settop(L, 1);
   return recv_k(L, LUA_OK, (lua_KContext)((max + 1) * 2 + with_addr));
 }

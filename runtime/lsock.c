@@ -5,6 +5,7 @@
 #include "lsock.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,8 +173,19 @@ double lsock_optnumber(lua_State *L, int opts, const char *key, double def) {
 
 /* A seqpacket socket gets SO_PASSCRED before it can receive anything (its
  * accepted conns inherit it), so every message carries credentials. */
-int lsock_open(lsock *s, int family) {
+/* Out of fds, the garbage may hold sockets nobody closed: collect it once
+ * and say whether trying again is worth it. */
+static int collected(lua_State *L, int err) {
+  if (err != -EMFILE && err != -ENFILE)
+    return 0;
+  lua_gc(L, LUA_GCCOLLECT);
+  return 1;
+}
+
+int lsock_open(lua_State *L, lsock *s, int family) {
   int fd = sock_open(family, s->net->type);
+  if (fd < 0 && collected(L, fd))
+    fd = sock_open(family, s->net->type);
   if (fd < 0)
     return fd;
   s->fd = s->io.fd = fd;
@@ -181,6 +193,20 @@ int lsock_open(lsock *s, int family) {
     return 0;
   s->passcred = 1;
   return sock_passcred(fd);
+}
+
+/* An optional integer option from 0 to max; raises for anything else. */
+lua_Integer lsock_optrange(lua_State *L, int opts, const char *key, lua_Integer def,
+                           lua_Integer max) {
+  if (lua_isnoneornil(L, opts))
+    return def;
+  lua_getfield(L, opts, key);
+  int isint;
+  lua_Integer v = lua_isnil(L, -1) ? def : lua_tointegerx(L, -1, &isint);
+  if (!lua_isnil(L, -1) && (!isint || v < 0 || v > max))
+    luaL_error(L, "option '%s' must be an integer from 0 to %I", key, max);
+  lua_pop(L, 1);
+  return v;
 }
 
 /* Remembers the file s created so that close removes it, but only while
@@ -215,7 +241,7 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
   const char *path = addr_path(a);
   if (path && o.remove_stale && (r = fsperm_remove_stale(path)) < 0 && r != -ENOENT)
     return r;
-  r = lsock_open(s, a->ss.ss_family);
+  r = lsock_open(L, s, a->ss.ss_family);
   if (r < 0)
     return r;
   if (s->net->family != AF_UNIX && s->net->listens)
@@ -279,8 +305,12 @@ static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
   return lsock_fail(L, s, "read", n == 0 ? LERR_EOF : (int)n);
 }
 
-/* Reads more into the read-ahead buffer, growing it to hold want bytes. */
+/* Reads more into the read-ahead buffer, growing it toward want bytes: at
+ * most READ_CHUNK past what it holds, so memory follows the data that came,
+ * not the size a caller asked for. */
 static ssize_t fill(lsock *s, size_t want) {
+  if (want > s->blen + READ_CHUNK)
+    want = s->blen + READ_CHUNK;
   if (s->boff > 0 && s->blen > 0)
     memmove(s->buf, s->buf + s->boff, s->blen);
   s->boff = 0;
@@ -330,6 +360,8 @@ static int conn_read_full(lua_State *L) {
   lua_settop(L, 1);
   if (s->fd < 0)
     return lsock_fail(L, s, "read", LERR_CLOSED);
+  if (n == 0)
+    return lua_pushliteral(L, ""), 1;
   return read_full_k(L, LUA_OK, (lua_KContext)n);
 }
 
@@ -544,10 +576,10 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
   if (r)
     return r;
   lsock *c = lua_touserdata(L, 2);
-  int fd;
+  int fd, tries = 0;
   do /* a connection reset before we took it is not the listener's error */
     fd = sock_accept(ln->fd);
-  while (fd == -ECONNABORTED);
+  while (fd == -ECONNABORTED || (fd < 0 && tries++ == 0 && collected(L, fd)));
   if (fd == -EAGAIN)
     return lsock_wait(L, ln, LOOP_IN, ctx, accept_k);
   if (fd < 0)
@@ -581,7 +613,7 @@ static int l_listen(lua_State *L) {
   const char *where = luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
-  int backlog = (int)lsock_optnumber(L, 3, "backlog", BACKLOG_DEFAULT);
+  int backlog = (int)lsock_optrange(L, 3, "backlog", BACKLOG_DEFAULT, INT_MAX);
   lua_settop(L, 3);
   lsock *s = lsock_new(L, rt, net, LISTENER_MT);
   addr a;
@@ -651,11 +683,11 @@ static int dial_local(lua_State *L, lsock *c, const addr *remote) {
     r = addr_parse(c->net, "", 0, &a);
   } else {
     lua_pop(L, 1);
-    return lsock_open(c, remote->ss.ss_family);
+    return lsock_open(L, c, remote->ss.ss_family);
   }
   lua_pop(L, 1);
   if (r == 0)
-    r = lsock_open(c, a.ss.ss_family);
+    r = lsock_open(L, c, a.ss.ss_family);
   return r == 0 ? sock_bind(c->fd, &a) : r;
 }
 

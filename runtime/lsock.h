@@ -46,8 +46,9 @@ int lsock_fail(lua_State *L, lsock *s, const char *op, int err);
 int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op);
 /* Suspends the running task until s is ready in dir; `return` its value. */
 int lsock_wait(lua_State *L, lsock *s, unsigned dir, lua_KContext ctx, lua_KFunction k);
-/* Opens the socket of s (NONBLOCK|CLOEXEC; SO_PASSCRED for seqpacket). */
-int lsock_open(lsock *s, int family);
+/* Opens the socket of s (NONBLOCK|CLOEXEC; SO_PASSCRED for seqpacket),
+ * collecting garbage and trying once more when out of fds. */
+int lsock_open(lua_State *L, lsock *s, int family);
 /* Opens the socket of s for a and binds it with the mode/owner/group of the
  * options table at opts (if any); if own, close removes the file. */
 int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own);
@@ -55,7 +56,10 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own);
 const addr_net *lsock_network(lua_State *L, int i);
 /* Parses argument i as an address of net; 0 or -errno. */
 int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a);
-/* Optional number/string field of an options table. */
+/* An optional integer option from 0 to max; raises for anything else. */
+lua_Integer lsock_optrange(lua_State *L, int opts, const char *key, lua_Integer def,
+                           lua_Integer max);
+/* Optional number field of an options table. */
 double lsock_optnumber(lua_State *L, int opts, const char *key, double def);
 
 /* Creates metatable mt for a conn kind: methods m plus close, fd, deadlines,

@@ -235,7 +235,7 @@ char *rt_scratch(lua_State *L, runtime *rt, size_t n) {
   size_t cap = n < SCRATCH_MIN ? SCRATCH_MIN : n;
   char *p = NULL;
   if (posix_memalign((void **)&p, 4096, cap + SCRATCH_SKEW) != 0)
-    luaL_error(L, "not enough memory for a %d byte buffer", (int)n);
+    luaL_error(L, "not enough memory for a %I byte buffer", (lua_Integer)n);
   free(rt->scratch);
   rt->scratch = p;
   rt->scratch_cap = cap;

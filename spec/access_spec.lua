@@ -1297,6 +1297,20 @@ function TestLookup:test_unknown()
   end)
 end
 
+-- The C lookups would cut "root\0junk" at the NUL and find root: refused.
+function TestLookup:test_names_with_nul_are_einval()
+  H.run(function()
+    H.assert_fails("EINVAL", nil, luds.lookup_user("root\0junk"))
+    H.assert_fails("EINVAL", nil, luds.lookup_group("root\0junk"))
+    H.assert_fails("EINVAL", nil, luds.user_groups("root\0junk"))
+    local path = self.dir .. "/f"
+    H.spit(path, "x")
+    H.assert_fails("EINVAL", nil, luds.chown(path, "root\0junk", -1))
+    H.assert_fails("EINVAL", nil, luds.listen("unix", self.dir .. "/s.sock", { group = "root\0x" }))
+    lu.assertEquals(H.ls(self.dir), "f")
+  end)
+end
+
 function TestLookup:test_ids_out_of_range_raise()
   H.run(function()
     for _, f in ipairs({ luds.lookup_user, luds.lookup_group, luds.user_groups }) do
