@@ -1,7 +1,7 @@
-/* Stream sockets for Lua: listeners and conns (unix, tcp), and the socket
- * object machinery every kind shares. Each blocking call tries its syscall
- * first and suspends its task only on EAGAIN, in a continuation that retries;
- * the only allocation on a read is the string it returns. */
+/* Socket objects for Lua: the machinery every kind shares (life cycle,
+ * waiting, errors, binding, the common methods), listeners, accept and
+ * dial. Each blocking call tries its syscall first and suspends its task
+ * only on EAGAIN, in a continuation that retries. */
 #include "lsock.h"
 
 #include <errno.h>
@@ -16,9 +16,6 @@
 #include "lfsperm.h"
 #include "sock.h"
 
-#define READ_DEFAULT 65536
-#define READ_CHUNK (256 * 1024) /* the most one stream read returns */
-#define LINE_MAX_BYTES (1024 * 1024)
 #define BACKLOG_DEFAULT 4096
 
 static unsigned on_io(loop_io *io, unsigned events) {
@@ -250,189 +247,6 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
   if (r < 0)
     return bind_error(path, r);
   return path && own ? own_file(s, path) : 0;
-}
-
-static int conn_read_k(lua_State *L, int status, lua_KContext ctx);
-
-static size_t take(lua_State *L, lsock *s, size_t n) {
-  if (n > s->blen)
-    n = s->blen;
-  lua_pushlstring(L, s->buf + s->boff, n);
-  s->boff += n;
-  s->blen -= n;
-  if (s->blen == 0)
-    s->boff = 0;
-  return n;
-}
-
-/* conn:read([max]) -> up to max bytes | nil, "EOF", "EOF" | nil, msg, code */
-static int conn_read(lua_State *L) {
-  lsock *s = lsock_self(L);
-  lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
-  luaL_argcheck(L, max >= 0, 2, "must not be negative");
-  lua_settop(L, 1);
-  if (s->blen > 0 && s->fd >= 0) {
-    take(L, s, (size_t)max);
-    return 1;
-  }
-  if (max == 0 && s->fd >= 0) {
-    lua_pushliteral(L, "");
-    return 1;
-  }
-  return conn_read_k(L, LUA_OK, (lua_KContext)(max < READ_CHUNK ? max : READ_CHUNK));
-}
-
-/* A read shorter than asked emptied the socket; until the loop reports it
- * readable again the next read waits at once instead of paying for a recv
- * that would say EAGAIN (level-triggered epoll still reports data that came
- * in between, so nothing is missed). */
-static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
-  lsock *s = lua_touserdata(L, 1);
-  int r = lsock_begin(L, s, status, LOOP_IN, "read");
-  if (r)
-    return r;
-  if (s->drained)
-    return lsock_wait(L, s, LOOP_IN, ctx, conn_read_k);
-  char *buf = rt_scratch(L, s->rt, (size_t)ctx);
-  ssize_t n = sock_recv(s->fd, buf, (size_t)ctx);
-  if (n > 0) {
-    s->drained = (size_t)n < (size_t)ctx;
-    lua_pushlstring(L, buf, (size_t)n);
-    return 1;
-  }
-  if (n == -EAGAIN)
-    return lsock_wait(L, s, LOOP_IN, ctx, conn_read_k);
-  return lsock_fail(L, s, "read", n == 0 ? LERR_EOF : (int)n);
-}
-
-/* Reads more into the read-ahead buffer, growing it toward want bytes: at
- * most READ_CHUNK past what it holds, so memory follows the data that came,
- * not the size a caller asked for. */
-static ssize_t fill(lsock *s, size_t want) {
-  if (want > s->blen + READ_CHUNK)
-    want = s->blen + READ_CHUNK;
-  if (s->boff > 0 && s->blen > 0)
-    memmove(s->buf, s->buf + s->boff, s->blen);
-  s->boff = 0;
-  if (want > s->bcap) {
-    size_t cap = s->bcap ? s->bcap : 4096;
-    while (cap < want)
-      cap *= 2;
-    char *p = realloc(s->buf, cap);
-    if (!p)
-      return -ENOMEM;
-    s->buf = p;
-    s->bcap = cap;
-  }
-  ssize_t n = sock_recv(s->fd, s->buf + s->blen, s->bcap - s->blen);
-  if (n > 0)
-    s->blen += (size_t)n;
-  s->drained = 0;
-  return n;
-}
-
-static int read_full_k(lua_State *L, int status, lua_KContext ctx) {
-  lsock *s = lua_touserdata(L, 1);
-  size_t want = (size_t)ctx;
-  while (s->blen < want) {
-    int r = lsock_begin(L, s, status, LOOP_IN, "read");
-    if (r)
-      return r;
-    status = LUA_OK;
-    ssize_t n = fill(s, want);
-    if (n == -EAGAIN)
-      return lsock_wait(L, s, LOOP_IN, ctx, read_full_k);
-    if (n == 0 && s->blen > 0)
-      return lerror_push(L, NULL, NULL, NULL, LERR_UNEXPECTED_EOF);
-    if (n <= 0)
-      return lsock_fail(L, s, "read", n == 0 ? LERR_EOF : (int)n);
-  }
-  take(L, s, want);
-  return 1;
-}
-
-/* conn:read_full(n): exactly n bytes; what came before an error stays
- * buffered for the next read, so no byte is ever lost. */
-static int conn_read_full(lua_State *L) {
-  lsock *s = lsock_self(L);
-  lua_Integer n = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, n >= 0, 2, "must not be negative");
-  lua_settop(L, 1);
-  if (s->fd < 0)
-    return lsock_fail(L, s, "read", LERR_CLOSED);
-  if (n == 0)
-    return lua_pushliteral(L, ""), 1;
-  return read_full_k(L, LUA_OK, (lua_KContext)n);
-}
-
-static int push_line(lua_State *L, lsock *s, const char *nl) {
-  size_t n = (size_t)(nl - (s->buf + s->boff));
-  lua_pushlstring(L, s->buf + s->boff, n);
-  s->boff += n + 1;
-  s->blen -= n + 1;
-  return 1;
-}
-
-static int read_line_k(lua_State *L, int status, lua_KContext ctx) {
-  lsock *s = lua_touserdata(L, 1);
-  for (size_t seen = (size_t)ctx;; status = LUA_OK) {
-    const char *nl = s->buf ? memchr(s->buf + s->boff + seen, '\n', s->blen - seen) : NULL;
-    if (nl)
-      return push_line(L, s, nl);
-    seen = s->blen;
-    if (seen >= LINE_MAX_BYTES)
-      return lsock_fail(L, s, "read", -EMSGSIZE);
-    int r = lsock_begin(L, s, status, LOOP_IN, "read");
-    if (r)
-      return r;
-    ssize_t n = fill(s, s->blen + 4096);
-    if (n == -EAGAIN)
-      return lsock_wait(L, s, LOOP_IN, (lua_KContext)seen, read_line_k);
-    if (n == 0 && s->blen > 0)
-      return take(L, s, s->blen), 1;
-    if (n <= 0)
-      return lsock_fail(L, s, "read", n == 0 ? LERR_EOF : (int)n);
-  }
-}
-
-/* conn:read_line(): the next line without its "\n"; a last line without one
- * is returned as it is, then EOF. Lines are limited to 1 MiB. */
-static int conn_read_line(lua_State *L) {
-  lsock_self(L);
-  lua_settop(L, 1);
-  return read_line_k(L, LUA_OK, 0);
-}
-
-static int write_fail(lua_State *L, lsock *s, int err, size_t done) {
-  lsock_fail(L, s, "write", err);
-  lua_pushinteger(L, (lua_Integer)done);
-  return 4;
-}
-
-static int conn_write_k(lua_State *L, int status, lua_KContext ctx) {
-  lsock *s = lua_touserdata(L, 1);
-  size_t len, done = (size_t)ctx;
-  const char *data = lua_tolstring(L, 2, &len);
-  if (lsock_begin(L, s, status, LOOP_OUT, "write"))
-    return lua_pushinteger(L, (lua_Integer)done), 4;
-  while (done < len) {
-    ssize_t n = sock_send(s->fd, data + done, len - done);
-    if (n == -EAGAIN)
-      return lsock_wait(L, s, LOOP_OUT, (lua_KContext)done, conn_write_k);
-    if (n < 0)
-      return write_fail(L, s, (int)n, done);
-    done += (size_t)n;
-  }
-  lua_pushinteger(L, (lua_Integer)len);
-  return 1;
-}
-
-/* conn:write(data) -> #data | nil, msg, code, bytes_written_before */
-static int conn_write(lua_State *L) {
-  lsock_self(L);
-  luaL_checkstring(L, 2);
-  lua_settop(L, 2);
-  return conn_write_k(L, LUA_OK, 0);
 }
 
 static int s_close(lua_State *L) {
@@ -751,14 +565,9 @@ void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg 
 
 void lsock_register(lua_State *L, runtime *rt) {
   static const luaL_Reg ln_methods[] = {{"accept", ln_accept}, {"addr", ln_addr}, {NULL, NULL}};
-  static const luaL_Reg conn_methods[] = {{"read", conn_read},
-                                          {"read_full", conn_read_full},
-                                          {"read_line", conn_read_line},
-                                          {"write", conn_write},
-                                          {NULL, NULL}};
   static const luaL_Reg funcs[] = {{"listen", l_listen}, {"dial", l_dial}, {NULL, NULL}};
   new_class(L, LISTENER_MT, "listener", ln_methods);
-  lsock_class(L, CONN_MT, "conn", conn_methods);
+  lstream_register(L);
   lua_pushlightuserdata(L, rt);
   luaL_setfuncs(L, funcs, 1);
 }

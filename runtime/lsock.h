@@ -68,5 +68,7 @@ void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg 
 /* Adds listen, dial, ... to the luds table on top of the stack. */
 void lsock_register(lua_State *L, runtime *rt);
 void lpacket_register(lua_State *L, runtime *rt);
+/* Creates the stream conn class (lstream.c). */
+void lstream_register(lua_State *L);
 
 #endif
