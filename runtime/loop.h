@@ -10,6 +10,7 @@
 
 #define LOOP_IN EPOLLIN
 #define LOOP_OUT EPOLLOUT
+#define LOOP_HUP (EPOLLERR | EPOLLHUP) /* always reported: wakes both sides */
 #define LOOP_MAX_EVENTS 256
 
 typedef struct loop_io loop_io;

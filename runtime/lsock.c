@@ -21,14 +21,14 @@
 static unsigned on_io(loop_io *io, unsigned events) {
   lsock *s = (lsock *)((char *)io - offsetof(lsock, io));
   unsigned idle = 0;
-  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+  if (events & (LOOP_IN | LOOP_HUP)) {
     s->drained = 0;
     if (s->reader)
       task_wake(s->reader, WAKE_READY);
     else
       idle |= LOOP_IN;
   }
-  if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+  if (events & (LOOP_OUT | LOOP_HUP)) {
     if (s->writer)
       task_wake(s->writer, WAKE_READY);
     else
