@@ -155,16 +155,7 @@ local children = {}
 function H.start(dir, cmd)
   local p = { dir = H.tmpdir(dir) }
   children[#children + 1] = p
-  local f = function(name) -- n bytes of every value 0..250 repeated (251 is prime, so no message
--- boundary ever lines up with the pattern).
-function H.pattern(n)
-  local unit = {}
-  for b = 0, 250 do unit[#unit + 1] = string.char(b) end
-  unit = table.concat(unit)
-  return unit:rep(n // #unit + 1):sub(1, n)
-end
-
-return H.q(p.dir .. "/" .. name) end
+  local f = function(name) return H.q(p.dir .. "/" .. name) end
   os.execute(("(env --default-signal=INT %s >%s 2>%s </dev/null & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 &")
     :format(cmd, f("out"), f("err"), f("pid"), f("rc")))
   p.pid = H.wait_for("the child's pid", function() return tonumber(H.slurp(p.dir .. "/pid") or "") end)
@@ -180,16 +171,7 @@ end
 
 -- The exit status of child p (128 + signal when killed), waiting up to 5 s.
 function H.wait_exit(p)
-  -- n bytes of every value 0..250 repeated (251 is prime, so no message
--- boundary ever lines up with the pattern).
-function H.pattern(n)
-  local unit = {}
-  for b = 0, 250 do unit[#unit + 1] = string.char(b) end
-  unit = table.concat(unit)
-  return unit:rep(n // #unit + 1):sub(1, n)
-end
-
-return H.wait_for("child " .. p.pid .. " to exit", function()
+  return H.wait_for("child " .. p.pid .. " to exit", function()
     return tonumber(H.slurp(p.dir .. "/rc") or "")
   end)
 end
@@ -197,16 +179,7 @@ end
 -- Sends signal sig (e.g. "TERM") to child p and returns its exit status.
 function H.stop(p, sig)
   os.execute(("kill -%s %d"):format(sig, p.pid))
-  -- n bytes of every value 0..250 repeated (251 is prime, so no message
--- boundary ever lines up with the pattern).
-function H.pattern(n)
-  local unit = {}
-  for b = 0, 250 do unit[#unit + 1] = string.char(b) end
-  unit = table.concat(unit)
-  return unit:rep(n // #unit + 1):sub(1, n)
-end
-
-return H.wait_exit(p)
+  return H.wait_exit(p)
 end
 
 -- Kills every child started by H.start that has not exited yet (for tearDown).
