@@ -220,7 +220,25 @@ void rt_shutdown(runtime *rt, int code) {
     rt->closers.next->close(rt->closers.next);
 }
 
-static void on_signal(loop *lp, int signo) { rt_shutdown((runtime *)lp, 128 + signo); }
+static int *handler_ref(runtime *rt, int signo) {
+  return signo == SIGINT ? &rt->on_int : &rt->on_term;
+}
+
+/* A script's handler runs as a new task (given the signal's name); without
+ * one the runtime closes every listener and exits with 128 + signo. */
+static void on_signal(loop *lp, int signo) {
+  runtime *rt = (runtime *)lp;
+  int ref = *handler_ref(rt, signo);
+  if (ref == LUA_NOREF) {
+    rt_shutdown(rt, 128 + signo);
+    return;
+  }
+  lua_State *L = rt->L;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+  lua_pushstring(L, signo == SIGINT ? "INT" : "TERM");
+  task_spawn(L, rt, 1);
+  lua_pop(L, 1);
+}
 
 /* The buffer starts half a page past a page boundary. The kernel copies
  * received stream data out of page-aligned fragments; a destination a few
@@ -276,6 +294,7 @@ runtime *rt_get(lua_State *L) {
   if (r < 0)
     luaL_error(L, "luds: cannot create the event loop: %s", lerror_text(r));
   rt->closed = 0;
+  rt->on_int = rt->on_term = LUA_NOREF;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -429,6 +448,22 @@ static int l_exit(lua_State *L) {
 
 /* Inside a task: spawn and wait. Outside (a stock lua5.4 or a host): drive
  * the loop until every task has ended, then report on fn's task. */
+/* luds.on_signal("INT" | "TERM", fn | nil): fn(name) runs as a task on each
+ * such signal instead of the default close-and-exit; nil restores it. */
+static int l_on_signal(lua_State *L) {
+  static const char *const names[] = {"INT", "TERM", NULL};
+  runtime *rt = up_rt(L);
+  int signo = luaL_checkoption(L, 1, NULL, names) == 0 ? SIGINT : SIGTERM;
+  if (!lua_isnil(L, 2))
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+  int *ref = handler_ref(rt, signo);
+  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  lua_settop(L, 2);
+  *ref = lua_isnil(L, 2) ? LUA_NOREF : luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int l_run(lua_State *L) {
   runtime *rt = up_rt(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -449,8 +484,9 @@ void task_register(lua_State *L, runtime *rt) {
                                      {"status", task_status},
                                      {"__tostring", task_tostring},
                                      {NULL, NULL}};
-  static const luaL_Reg funcs[] = {{"spawn", l_spawn}, {"sleep", l_sleep}, {"now", l_now},
-                                   {"run", l_run},     {"exit", l_exit},   {NULL, NULL}};
+  static const luaL_Reg funcs[] = {
+      {"spawn", l_spawn}, {"sleep", l_sleep},         {"now", l_now}, {"run", l_run},
+      {"exit", l_exit},   {"on_signal", l_on_signal}, {NULL, NULL}};
   luaL_newmetatable(L, TASK_MT);
   luaL_setfuncs(L, methods, 0);
   lua_pushvalue(L, -1);

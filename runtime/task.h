@@ -42,6 +42,7 @@ struct runtime {
   task *current;
   int alive, failed;
   int exiting, exit_code;
+  int on_int, on_term; /* registry refs of script signal handlers, or LUA_NOREF */
   int closed; /* the state is being closed: no more loop operations */
   rt_closer closers;
   char *scratch;

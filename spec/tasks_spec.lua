@@ -194,6 +194,55 @@ function TestSignals:test_sigint_exits_130_and_removes_file()
   H.run(function() assert_signal_stops_server(self.dir, "INT", 130) end)
 end
 
+-- A server with its own TERM handler: the handler runs as a task, says so,
+-- closes the listener (removing the file) and the process ends normally.
+local GRACEFUL = [[
+local luds = require "luds"
+local ln = assert(luds.listen("unix", arg[1]))
+luds.on_signal("TERM", function(name)
+  io.stdout:write("got ", name, "\n")
+  io.stdout:flush()
+  ln:close()
+end)
+luds.on_signal("INT", function() end)
+luds.on_signal("INT", nil) -- back to the default
+io.stdout:write("ready\n")
+io.stdout:flush()
+luds.serve(ln, function() end)
+io.stdout:write("served\n")
+]]
+
+local function start_graceful(dir)
+  local script, path = dir .. "/graceful.lua", dir .. "/g.sock"
+  H.spit(script, GRACEFUL)
+  local p = H.start(dir, ("%s %s %s"):format(H.q(H.LUDS), H.q(script), H.q(path)))
+  H.wait_for("the server", function() return H.slurp(p.dir .. "/out") == "ready\n" end)
+  return p, path
+end
+
+function TestSignals:test_script_handler_replaces_the_default()
+  H.run(function()
+    local p, path = start_graceful(self.dir)
+    lu.assertEquals(H.stop(p, "TERM"), 0)
+    lu.assertEquals(H.slurp(p.dir .. "/out"), "ready\ngot TERM\nserved\n")
+    lu.assertFalse(H.exists(path))
+  end)
+end
+
+function TestSignals:test_nil_handler_restores_the_default()
+  H.run(function()
+    local p, path = start_graceful(self.dir)
+    lu.assertEquals(H.stop(p, "INT"), 130)
+    lu.assertEquals(H.slurp(p.dir .. "/out"), "ready\n")
+    lu.assertFalse(H.exists(path))
+  end)
+end
+
+function TestSignals:test_on_signal_misuse_raises()
+  H.assert_raises({ "bad argument #1", "invalid option 'HUP'" }, luds.on_signal, "HUP", print)
+  H.assert_raises({ "bad argument #2", "function expected" }, luds.on_signal, "TERM", 42)
+end
+
 TestCli = H.suite()
 
 local function luds_cmd(args)
