@@ -29,7 +29,7 @@ local SIG = {
   dial = { "net", "addr", "opts" }, spawn = { "fn", "any", "any" }, sleep = { "seconds" },
   now = {}, run = { "fn", "any" }, chown = { "path", "id", "id" }, chmod = { "path", "mode" },
   stat = { "path" }, lookup_user = { "who" }, lookup_group = { "who" }, user_groups = { "who" },
-  remove_stale = { "path" }, serve = { "listener", "fn" },
+  remove_stale = { "path" }, serve = { "listener", "fn" }, on_signal = { "signame", "handler" },
   accept = {}, addr = {}, fd = {}, close = {}, set_deadline = { "deadline" },
   read = { "max" }, read_full = { "max" }, read_line = {}, write = { "data" },
   close_write = {}, close_read = {}, local_addr = {}, remote_addr = {},
@@ -40,7 +40,8 @@ local SIG = {
 }
 
 local MODULE_FUNCTIONS = { "chmod", "chown", "dial", "listen", "listen_packet", "lookup_group",
-  "lookup_user", "now", "remove_stale", "run", "serve", "sleep", "spawn", "stat", "user_groups" }
+  "lookup_user", "now", "on_signal", "remove_stale", "run", "serve", "sleep", "spawn", "stat",
+  "user_groups" }
 
 local function fuzz(area, seed, iterations, dir)
   math.randomseed(seed)
@@ -209,6 +210,11 @@ local function fuzz(area, seed, iterations, dir)
       return o
     end,
     fn = function() return chance(0.85) and pick(FUNCTIONS) or any() end,
+    signame = function() return chance(0.7) and pick({ "INT", "TERM" }) or any() end,
+    handler = function()
+      if chance(0.3) then return nil end
+      return chance(0.85) and pick(FUNCTIONS) or any()
+    end,
     seconds = function()
       return pick({ 0, 0.001, 0.002, -1, 0 / 0, -math.huge, 1e-9, "0.001", "x", nil,
         chance(0.1) and math.huge or 0.001, chance(0.1) and 1e308 or 0 })
