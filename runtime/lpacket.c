@@ -28,7 +28,9 @@ static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size
                         const addr *from) {
   char name[ADDR_STRLEN];
   int with_addr = from != NULL;
-  if (n == 0 && is_seqpacket(s) && s->passcred && !(flags & SOCK_HAS_CREDS))
+  /* Without SO_PASSCRED (it failed) an empty read can only be taken for
+   * EOF, as Go does: better than reading "" forever. */
+  if (n == 0 && is_seqpacket(s) && !(s->passcred && (flags & SOCK_HAS_CREDS)))
     return lsock_fail(L, s, "read", LERR_EOF);
   size_t got = (size_t)n < cap ? (size_t)n : cap;
   if (flags & SOCK_TRUNCATED) {

@@ -81,8 +81,11 @@ static void on_timer(loop_timer *tm) {
 
 task *task_running(lua_State *L, runtime *rt) {
   task *t = rt->current;
-  if (!t || t->co != L)
+  if (!t)
     luaL_error(L, "blocking call outside a luds task (use luds.run or luds.spawn)");
+  if (t->co != L)
+    luaL_error(L, "blocking call inside a coroutine that is not a luds task "
+                  "(use luds.spawn instead of coroutine.create)");
   if (!lua_isyieldable(L))
     luaL_error(L, "blocking call where the task cannot yield (inside a C call "
                   "such as a metamethod or table.sort)");
