@@ -19,6 +19,8 @@ static const struct {
     {LERR_UNKNOWN_USER, "UNKNOWN_USER", "unknown user"},
     {LERR_UNKNOWN_GROUP, "UNKNOWN_GROUP", "unknown group"},
     {LERR_UNEXPECTED_EOF, "EOF", "unexpected EOF"},
+    {LERR_BAD_ADDRESS, "EINVAL", "invalid address (want host:port or [v6]:port, numeric or localhost)"},
+    {LERR_NUL_IN_PATH, "EINVAL", "path contains a NUL byte"},
 };
 
 static int find_own(int err) {

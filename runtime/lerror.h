@@ -15,6 +15,8 @@ enum {
   LERR_UNKNOWN_USER = -5006,
   LERR_UNKNOWN_GROUP = -5007,
   LERR_UNEXPECTED_EOF = -5008,
+  LERR_BAD_ADDRESS = -5009, /* EINVAL from the address parser */
+  LERR_NUL_IN_PATH = -5010,
 };
 
 /* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */

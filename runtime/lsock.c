@@ -154,7 +154,10 @@ const addr_net *lsock_network(lua_State *L, int i) {
 int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a) {
   size_t len;
   const char *s = luaL_checklstring(L, i, &len);
-  return addr_parse(net, s, len, a);
+  int r = addr_parse(net, s, len, a);
+  if (r != -EINVAL)
+    return r;
+  return net->family == AF_UNIX ? LERR_NUL_IN_PATH : LERR_BAD_ADDRESS;
 }
 
 double lsock_optnumber(lua_State *L, int opts, const char *key, double def) {
