@@ -181,9 +181,22 @@ end
 function TestBadInput:test_path_with_nul_byte()
   H.run(function()
     local path = self.dir .. "/a\0b.sock"
-    H.assert_fails("EINVAL", nil, luds.listen("unix", path))
-    H.assert_fails("EINVAL", nil, luds.dial("unix", path))
+    local shown = self.dir .. "/a" -- the message, a C string, stops at the NUL
+    H.assert_fails("EINVAL", "listen unix " .. shown .. ": path contains a NUL byte",
+      luds.listen("unix", path))
+    H.assert_fails("EINVAL", "dial unix " .. shown .. ": path contains a NUL byte",
+      luds.dial("unix", path))
     lu.assertEquals(H.ls(self.dir), "")
+  end)
+end
+
+-- luds never blocks on a name lookup: only numeric hosts and localhost.
+function TestBadInput:test_ip_host_must_be_numeric()
+  H.run(function()
+    local want = ": invalid address (want host:port or [v6]:port, numeric or localhost)"
+    H.assert_fails("EINVAL", "dial tcp example.com:80" .. want, luds.dial("tcp", "example.com:80"))
+    H.assert_fails("EINVAL", "listen tcp 127.0.0.1" .. want, luds.listen("tcp", "127.0.0.1"))
+    H.assert_fails("EINVAL", "dial tcp4 [::1]:80" .. want, luds.dial("tcp4", "[::1]:80"))
   end)
 end
 
