@@ -1,4 +1,4 @@
-/* Socket objects shared by the stream (lsock.c) and packet (lpacket.c)
+/* Socket objects shared by the stream (lstream.c) and packet (lpacket.c)
  * bindings: the userdata, its life cycle, waiting for readiness and the
  * failure triple. One metatable per kind: listener, conn, packet conn. */
 #ifndef LUDS_LSOCK_H
