@@ -65,6 +65,16 @@ static lsock *test_self(lua_State *L) {
   return same ? s : NULL;
 }
 
+lsock *lsock_test(lua_State *L, int i) {
+  static const char *const kinds[] = {CONN_MT, LISTENER_MT, PACKET_MT};
+  for (int k = 0; k < 3; k++) {
+    lsock *s = luaL_testudata(L, i, kinds[k]);
+    if (s)
+      return s;
+  }
+  return NULL;
+}
+
 lsock *lsock_self(lua_State *L) {
   lsock *s = test_self(L);
   if (!s) {
@@ -563,6 +573,7 @@ void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg 
   luaL_getmetatable(L, mt);
   lua_pushvalue(L, -1);
   luaL_setfuncs(L, conn_common, 1);
+  lfdpass_methods(L);
   lua_pop(L, 1);
 }
 

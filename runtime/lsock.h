@@ -33,6 +33,8 @@ typedef struct lsock {
 
 /* Pushes a new closed socket object with metatable mt. */
 lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt);
+/* The luds socket (of any kind) at index i, or NULL. */
+lsock *lsock_test(lua_State *L, int i);
 /* The socket at index 1 of a method: its metatable must be the method's
  * upvalue 1 (lsock_class sets it); raises otherwise. */
 lsock *lsock_self(lua_State *L);
@@ -70,5 +72,9 @@ void lsock_register(lua_State *L, runtime *rt);
 void lpacket_register(lua_State *L, runtime *rt);
 /* Creates the stream conn class (lstream.c). */
 void lstream_register(lua_State *L);
+/* Adds send_fds and recv_fds to the conn metatable on top (lfdpass.c). */
+void lfdpass_methods(lua_State *L);
+/* Adds luds.from_fd and luds.close_fd to the table on top. */
+void lfdpass_register(lua_State *L, runtime *rt);
 
 #endif

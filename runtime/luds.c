@@ -63,6 +63,7 @@ int luaopen_luds(lua_State *L) {
   task_register(L, rt);
   lsock_register(L, rt);
   lpacket_register(L, rt);
+  lfdpass_register(L, rt);
   lfsperm_register(L);
   lua_pushliteral(L, LUDS_VERSION);
   lua_setfield(L, -2, "version");

@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 int sock_open(int family, int type) {
@@ -145,3 +147,78 @@ int sock_peer_cred(int fd, long long *pid, long long *uid, long long *gid) {
   *gid = c.gid;
   return 0;
 }
+
+typedef union {
+  struct cmsghdr h;
+  char space[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
+} fd_control;
+
+ssize_t sock_send_fds(int fd, const void *buf, size_t n, const int *fds, int nfds) {
+  fd_control ctl;
+  struct iovec iov = {.iov_base = (void *)buf, .iov_len = n};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    memset(&ctl, 0, sizeof ctl);
+    m.msg_control = &ctl;
+    m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+  }
+  ssize_t r;
+  do
+    r = sendmsg(fd, &m, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
+static void take_fds(struct msghdr *m, int *fds, int *nfds, int *flags) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
+      *flags |= SOCK_HAS_CREDS;
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+      continue;
+    int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    if (*nfds + n > SOCK_MAX_FDS)
+      n = SOCK_MAX_FDS - *nfds;
+    memcpy(fds + *nfds, CMSG_DATA(c), sizeof(int) * (size_t)n);
+    *nfds += n;
+  }
+}
+
+ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int *nfds, int *flags) {
+  fd_control ctl;
+  struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  struct msghdr m = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof ctl};
+  ssize_t r;
+  *nfds = *flags = 0;
+  do
+    r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return -errno;
+  take_fds(&m, fds, nfds, flags);
+  return r;
+}
+
+int sock_adopt(int fd, int type, int *listening) {
+  int t = 0, acc = 0;
+  socklen_t len = sizeof t;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &len) < 0)
+    return -errno;
+  if (t != type)
+    return -EPROTOTYPE;
+  len = sizeof acc;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0)
+    return -errno;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+    return -errno;
+  *listening = acc;
+  return 0;
+}
+
+int sock_close_fd(int fd) { return close(fd) < 0 && errno != EINTR ? -errno : 0; }

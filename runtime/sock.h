@@ -45,4 +45,18 @@ size_t sock_max_packet(void);
 int sock_passcred(int fd);
 int sock_peer_cred(int fd, long long *pid, long long *uid, long long *gid);
 
+#define SOCK_MAX_FDS 253 /* SCM_MAX_FD: the most one message can carry */
+
+/* Sends buf (n > 0) with nfds descriptors attached (SCM_RIGHTS). */
+ssize_t sock_send_fds(int fd, const void *buf, size_t n, const int *fds, int nfds);
+/* Receives into buf and up to SOCK_MAX_FDS passed descriptors (born
+ * CLOEXEC) into fds, their count into *nfds; SOCK_HAS_CREDS in *flags when
+ * the message carried credentials. */
+ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int *nfds, int *flags);
+/* Makes fd, a socket of the given type that the caller now owns, fit for
+ * the loop (NONBLOCK, CLOEXEC); *listening tells whether it accepts.
+ * -ENOTSOCK, or -EPROTOTYPE for a socket of another type. */
+int sock_adopt(int fd, int type, int *listening);
+int sock_close_fd(int fd);
+
 #endif

@@ -35,7 +35,7 @@ struct rt_closer {
 };
 
 struct runtime {
-  loop lp;
+  loop lp; /* first: loop callbacks find the runtime with a cast */
   lua_State *L;
   task *head, *tail; /* the run queue */
   task *pass;        /* what the current pass has yet to run */

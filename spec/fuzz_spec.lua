@@ -30,6 +30,9 @@ local SIG = {
   now = {}, run = { "fn", "any" }, chown = { "path", "id", "id" }, chmod = { "path", "mode" },
   stat = { "path" }, lookup_user = { "who" }, lookup_group = { "who" }, user_groups = { "who" },
   remove_stale = { "path" }, serve = { "listener", "fn" }, on_signal = { "signame", "handler" },
+  -- Given a real descriptor they would close or adopt one of the fuzzer's
+  -- own (as exit would end it), so they only ever get numbers that are not.
+  from_fd = { "net", "badfd" }, close_fd = { "badfd" },
   accept = {}, addr = {}, fd = {}, close = {}, set_deadline = { "deadline" },
   read = { "max" }, read_full = { "max" }, read_line = {}, write = { "data" },
   close_write = {}, close_read = {}, local_addr = {}, remote_addr = {},
@@ -39,9 +42,12 @@ local SIG = {
   __gc = {}, __close = {}, __tostring = {},
 }
 
-local MODULE_FUNCTIONS = { "chmod", "chown", "dial", "listen", "listen_packet", "lookup_group",
-  "lookup_user", "now", "on_signal", "remove_stale", "run", "serve", "sleep", "spawn", "stat",
-  "user_groups" }
+-- Functions that only ever get arguments of their signature (see SIG).
+local GUARDED = { from_fd = true, close_fd = true }
+
+local MODULE_FUNCTIONS = { "chmod", "chown", "close_fd", "dial", "from_fd", "listen",
+  "listen_packet", "lookup_group", "lookup_user", "now", "on_signal", "remove_stale", "run", "serve",
+  "sleep", "spawn", "stat", "user_groups" }
 
 local function fuzz(area, seed, iterations, dir)
   math.randomseed(seed)
@@ -211,6 +217,9 @@ local function fuzz(area, seed, iterations, dir)
     end,
     fn = function() return chance(0.85) and pick(FUNCTIONS) or any() end,
     signame = function() return chance(0.7) and pick({ "INT", "TERM" }) or any() end,
+    badfd = function()
+      return pick({ -1, 999999, 1 << 31, 2 ^ 40, 1.5, 0 / 0, "x", "999999", nil, {}, true })
+    end,
     handler = function()
       if chance(0.3) then return nil end
       return chance(0.85) and pick(FUNCTIONS) or any()
@@ -341,7 +350,7 @@ local function fuzz(area, seed, iterations, dir)
     local args = { n = 0 }
     local function push(v) args.n = args.n + 1 args[args.n] = v end
     if target.self then push(self_of(target.self)) end
-    if chance(0.5) then
+    if chance(0.5) or GUARDED[target.name] then
       for _, kind in ipairs(SIG[target.name] or { "any", "any" }) do push(GEN[kind]()) end
     else
       for _ = 1, math.random(0, 4) do push(any()) end
