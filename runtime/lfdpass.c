@@ -93,10 +93,7 @@ static int recv_fds_k(lua_State *L, int status, lua_KContext ctx) {
     return lsock_wait(L, s, LOOP_IN, ctx, recv_fds_k);
   if (n < 0)
     return lsock_fail(L, s, "recv_fds", (int)n);
-  int eof = n == 0 && nfds == 0 &&
-            (s->net->type == SOCK_STREAM ||
-             (s->net->type == SOCK_SEQPACKET && !(s->passcred && (flags & SOCK_HAS_CREDS))));
-  if (eof)
+  if (nfds == 0 && lsock_eof(s, n, flags))
     return lsock_fail(L, s, "recv_fds", LERR_EOF);
   lua_pushlstring(L, buf, (size_t)n);
   return push_fds(L, fds, nfds);

@@ -13,10 +13,6 @@
 #include "lsock.h"
 #include "sock.h"
 
-#define WRITE_BACKOFF_MAX 0.032
-
-static int is_seqpacket(const lsock *s) { return s->net->type == SOCK_SEQPACKET; }
-
 /* read and read_from share this: ctx is (max + 1) * 2 + with_addr, where
  * max + 1 = 0 asks for the whole message,
  * read straight into a buffer as long as the longest message a peer can
@@ -28,9 +24,7 @@ static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size
                         const addr *from) {
   char name[ADDR_STRLEN];
   int with_addr = from != NULL;
-  /* Without SO_PASSCRED (it failed) an empty read can only be taken for
-   * EOF, as Go does: better than reading "" forever. */
-  if (n == 0 && is_seqpacket(s) && !(s->passcred && (flags & SOCK_HAS_CREDS)))
+  if (lsock_eof(s, n, flags))
     return lsock_fail(L, s, "read", LERR_EOF);
   size_t got = (size_t)n < cap ? (size_t)n : cap;
   if (flags & SOCK_TRUNCATED) {
@@ -87,11 +81,7 @@ static int p_read_from(lua_State *L) { return start_recv(L, 1); }
  * queue is full, so a blocked write_to retries on a timer instead: 1, 2, 4
  * ... 32 ms, never past the write deadline. */
 static int retry_later(lua_State *L, lsock *s, lua_KContext ctx, lua_KFunction k) {
-  double delay = 0.001 * (double)(1 << (ctx < 5 ? ctx : 5));
-  double when = loop_now() + (delay < WRITE_BACKOFF_MAX ? delay : WRITE_BACKOFF_MAX);
-  if (s->wdeadline > 0 && when > s->wdeadline)
-    when = s->wdeadline;
-  return task_suspend(L, task_running(L, s->rt), NULL, when, ctx + 1, k);
+  return lsock_backoff(L, s, (int)ctx, 5, ctx, k);
 }
 
 static int send_k(lua_State *L, int status, lua_KContext ctx) {

@@ -181,8 +181,24 @@ double lsock_optnumber(lua_State *L, int opts, const char *key, double def) {
   return v;
 }
 
-/* A seqpacket socket gets SO_PASSCRED before it can receive anything (its
- * accepted conns inherit it), so every message carries credentials. */
+int lsock_backoff(lua_State *L, lsock *s, int attempt, int max_shift, lua_KContext ctx,
+                  lua_KFunction k) {
+  double when = loop_now() + 0.001 * (double)(1 << (attempt < max_shift ? attempt : max_shift));
+  if (s->wdeadline > 0 && when > s->wdeadline)
+    when = s->wdeadline;
+  return task_suspend(L, task_running(L, s->rt), NULL, when, ctx + 1, k);
+}
+
+int lsock_eof(const lsock *s, ssize_t n, int flags) {
+  if (n != 0)
+    return 0;
+  if (s->net->type == SOCK_STREAM)
+    return 1;
+  /* Without SO_PASSCRED (it failed) an empty read can only be taken for
+   * EOF, as Go does: better than reading "" forever. */
+  return s->net->type == SOCK_SEQPACKET && !(s->passcred && (flags & SOCK_HAS_CREDS));
+}
+
 /* Out of fds, the garbage may hold sockets nobody closed: collect it once
  * and say whether trying again is worth it. */
 static int collected(lua_State *L, int err) {
@@ -192,6 +208,8 @@ static int collected(lua_State *L, int err) {
   return 1;
 }
 
+/* A seqpacket socket gets SO_PASSCRED before it can receive anything (its
+ * accepted conns inherit it), so every message carries credentials. */
 int lsock_open(lua_State *L, lsock *s, int family) {
   int fd = sock_open(family, s->net->type);
   if (fd < 0 && collected(L, fd))
@@ -472,12 +490,7 @@ static int dial_done(lua_State *L, lsock *c, int r) {
 /* A full unix backlog answers EAGAIN and cannot be polled: retry after
  * 1, 2, 4 ... 64 ms, never past the dial deadline. */
 static int dial_backoff(lua_State *L, lsock *c, lua_KContext ctx, lua_KFunction k) {
-  int attempt = (int)ctx - DIAL_BACKOFF;
-  double when = loop_now() + 0.001 * (1 << (attempt < 6 ? attempt : 6));
-  if (c->wdeadline > 0 && when > c->wdeadline)
-    when = c->wdeadline;
-  task *t = task_running(L, c->rt);
-  return task_suspend(L, t, NULL, when, ctx + 1, k);
+  return lsock_backoff(L, c, (int)(ctx - DIAL_BACKOFF), 6, ctx, k);
 }
 
 static int dial_k(lua_State *L, int status, lua_KContext ctx) {

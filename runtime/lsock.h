@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <sys/types.h>
 
 #include "addr.h"
 #include "task.h"
@@ -48,6 +49,15 @@ int lsock_fail(lua_State *L, lsock *s, const char *op, int err);
 int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op);
 /* Suspends the running task until s is ready in dir; `return` its value. */
 int lsock_wait(lua_State *L, lsock *s, unsigned dir, lua_KContext ctx, lua_KFunction k);
+/* Suspends the running task for 1 ms << min(attempt, max_shift), never past
+ * s's write deadline, then continues in k with ctx + 1: for what cannot be
+ * polled (a full unix backlog, a full datagram receiver). */
+int lsock_backoff(lua_State *L, lsock *s, int attempt, int max_shift, lua_KContext ctx,
+                  lua_KFunction k);
+/* Whether a read of n bytes (with sock_recv_packet's flags) is the end of
+ * the stream: 0 on a stream; an empty message without credentials on a
+ * seqpacket conn that asked for them; never on a datagram socket. */
+int lsock_eof(const lsock *s, ssize_t n, int flags);
 /* Opens the socket of s (NONBLOCK|CLOEXEC; SO_PASSCRED for seqpacket),
  * collecting garbage and trying once more when out of fds. */
 int lsock_open(lua_State *L, lsock *s, int family);
