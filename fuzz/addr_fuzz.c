@@ -64,8 +64,9 @@ static void check_unix(const char *s, size_t len, const addr *a, const char *tex
     CHECK(path == NULL);
   } else if (s[0] == '@') {
     CHECK(path == NULL);
-    if (!memchr(s, '\0', len)) /* a NUL inside an abstract name ends its text */
-      CHECK(strlen(text) == len && memcmp(text, s, len) == 0);
+    char whole[ADDR_STRLEN]; /* NUL bytes and all; text ends at the first */
+    CHECK(addr_write(a, whole, sizeof whole) == len && memcmp(whole, s, len) == 0);
+    CHECK(strlen(text) == strnlen(s, len) && memcmp(text, s, strlen(text)) == 0);
   } else {
     CHECK(path != NULL && strlen(path) == len && memcmp(path, s, len) == 0);
     CHECK(strlen(text) == len && memcmp(text, s, len) == 0);

@@ -116,6 +116,22 @@ static int parse_ip(const addr_net *net, const char *s, size_t len, addr *a) {
   return ip6(host, port, a);
 }
 
+int addr_diagnose(const addr_net *net, const char *s, size_t len) {
+  if (net->family == AF_UNIX)
+    return s[0] != '@' && memchr(s, '\0', len) ? ADDR_NUL : ADDR_MALFORMED;
+  const char *colon = memrchr(s, ':', len);
+  if (!colon || colon + 1 == s + len || s[len - 1] == ']')
+    return ADDR_MISSING_PORT;
+  size_t hlen = (size_t)(colon - s);
+  int bracketed = hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']';
+  if (!bracketed && memchr(s, ':', hlen))
+    return ADDR_NEEDS_BRACKETS;
+  unsigned port;
+  if (!memchr(colon, '\0', (size_t)(s + len - colon)) && parse_port(colon + 1, &port) < 0)
+    return ADDR_BAD_PORT;
+  return ADDR_BAD_HOST;
+}
+
 int addr_parse(const addr_net *net, const char *s, size_t len, addr *a) {
   memset(a, 0, sizeof *a);
   if (net->family == AF_UNIX)
@@ -123,35 +139,49 @@ int addr_parse(const addr_net *net, const char *s, size_t len, addr *a) {
   return parse_ip(net, s, len, a);
 }
 
-static char *format_unix(const addr *a, char *buf, size_t cap) {
+static size_t put(char *buf, size_t cap, const char *prefix, const char *s, size_t n) {
+  size_t p = strlen(prefix) < cap - 1 ? strlen(prefix) : cap - 1;
+  memcpy(buf, prefix, p);
+  if (n > cap - 1 - p)
+    n = cap - 1 - p;
+  memcpy(buf + p, s, n);
+  buf[p + n] = '\0';
+  return p + n;
+}
+
+static size_t write_unix(const addr *a, char *buf, size_t cap) {
   const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
   size_t base = offsetof(struct sockaddr_un, sun_path);
   size_t n = a->len > base ? a->len - base : 0;
   if (n == 0)
-    buf[0] = '\0';
-  else if (sun->sun_path[0] == '\0')
-    snprintf(buf, cap, "@%.*s", (int)(n - 1), sun->sun_path + 1);
-  else
-    snprintf(buf, cap, "%.*s", (int)strnlen(sun->sun_path, n), sun->sun_path);
-  return buf;
+    return put(buf, cap, "", "", 0);
+  if (sun->sun_path[0] == '\0')
+    return put(buf, cap, "@", sun->sun_path + 1, n - 1);
+  return put(buf, cap, "", sun->sun_path, strnlen(sun->sun_path, n));
 }
 
-char *addr_format(const addr *a, char *buf, size_t cap) {
+size_t addr_write(const addr *a, char *buf, size_t cap) {
   char host[INET6_ADDRSTRLEN];
   int family = a->len >= sizeof(sa_family_t) ? a->ss.ss_family : AF_UNSPEC;
+  int n = 0;
   if (family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
     inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    snprintf(buf, cap, "%s:%u", host, ntohs(in->sin_port));
+    n = snprintf(buf, cap, "%s:%u", host, ntohs(in->sin_port));
   } else if (family == AF_INET6) {
     const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+    n = snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
   } else if (family == AF_UNIX) {
-    return format_unix(a, buf, cap);
+    return write_unix(a, buf, cap);
   } else {
     buf[0] = '\0';
   }
+  return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+char *addr_format(const addr *a, char *buf, size_t cap) {
+  addr_write(a, buf, cap);
   return buf;
 }
 

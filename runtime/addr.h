@@ -27,8 +27,23 @@ const addr_net *addr_network(const char *name);
  * Lua string) for net into a; 0 or -errno
  * (-EINVAL: malformed, -ENAMETOOLONG: path too long for sun_path). */
 int addr_parse(const addr_net *net, const char *s, size_t len, addr *a);
-/* Writes a printable form of a into buf: a path, "@name", "" when unnamed,
- * "1.2.3.4:80", "[::1]:80". Returns buf. */
+enum addr_problem {
+  ADDR_MALFORMED,
+  ADDR_NUL,             /* a NUL byte in a path */
+  ADDR_MISSING_PORT,    /* "host", "host:", "[::1]" */
+  ADDR_NEEDS_BRACKETS,  /* "::1:80" */
+  ADDR_BAD_PORT,        /* not decimal digits, or above 65535 */
+  ADDR_BAD_HOST,        /* neither a numeric address nor localhost */
+};
+
+/* Why addr_parse said -EINVAL for s: an addr_problem. */
+int addr_diagnose(const addr_net *net, const char *s, size_t len);
+/* Writes the text of a into buf (cap > 0), NUL-terminated and cut to fit:
+ * a path, "@name" (with any NUL bytes the name holds), "" when unnamed,
+ * "1.2.3.4:80", "[::1]:80". Returns its length. */
+size_t addr_write(const addr *a, char *buf, size_t cap);
+/* addr_write for messages: returns buf, a C string (so an abstract name
+ * ends at its first NUL). */
 char *addr_format(const addr *a, char *buf, size_t cap);
 /* The file-system path of a unix address, or NULL (abstract, unnamed, IP). */
 const char *addr_path(const addr *a);

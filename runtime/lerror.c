@@ -19,8 +19,11 @@ static const struct {
     {LERR_UNKNOWN_USER, "UNKNOWN_USER", "unknown user"},
     {LERR_UNKNOWN_GROUP, "UNKNOWN_GROUP", "unknown group"},
     {LERR_UNEXPECTED_EOF, "EOF", "unexpected EOF"},
-    {LERR_BAD_ADDRESS, "EINVAL", "invalid address (want host:port or [v6]:port, numeric or localhost)"},
     {LERR_NUL_IN_PATH, "EINVAL", "path contains a NUL byte"},
+    {LERR_NO_PORT, "EINVAL", "missing port in address (want host:port or [v6]:port)"},
+    {LERR_V6_BRACKETS, "EINVAL", "missing brackets around IPv6 address (want [v6]:port)"},
+    {LERR_BAD_PORT, "EINVAL", "invalid port (want 0 to 65535)"},
+    {LERR_BAD_HOST, "EINVAL", "invalid host (want a numeric address or localhost)"},
 };
 
 static int find_own(int err) {
@@ -46,23 +49,43 @@ const char *lerror_text(int err) {
   return text ? text : "unknown error";
 }
 
-static void add_word(luaL_Buffer *b, const char *w) {
-  if (!w || !*w)
+static void add_word(luaL_Buffer *b, const char *w, size_t len) {
+  if (!w || !len)
     return;
   if (luaL_bufflen(b) > 0)
     luaL_addchar(b, ' ');
-  luaL_addstring(b, w);
+  luaL_addlstring(b, w, len);
 }
 
-int lerror_push(lua_State *L, const char *op, const char *net, const char *addr, int err) {
+/* An address in a message: its NUL bytes (abstract names, bad paths) as
+ * "\0", so the message stays one readable C string. */
+static void add_address(luaL_Buffer *b, const char *a, size_t len) {
+  const char *nul;
+  if (!a || !len)
+    return;
+  if (luaL_bufflen(b) > 0)
+    luaL_addchar(b, ' ');
+  while ((nul = memchr(a, '\0', len)) != NULL) {
+    luaL_addlstring(b, a, (size_t)(nul - a));
+    luaL_addstring(b, "\\0");
+    len -= (size_t)(nul - a) + 1;
+    a = nul + 1;
+  }
+  luaL_addlstring(b, a, len);
+}
+
+static size_t len_of(const char *s) { return s ? strlen(s) : 0; }
+
+static int push(lua_State *L, const char *op, const char *net, const char *addr, size_t alen,
+                int err) {
   luaL_Buffer b;
   const char *text = lerror_text(err);
   lua_pushnil(L);
   luaL_buffinit(L, &b);
   if (err != LERR_EOF) {
-    add_word(&b, op);
-    add_word(&b, net);
-    add_word(&b, addr);
+    add_word(&b, op, len_of(op));
+    add_word(&b, net, len_of(net));
+    add_address(&b, addr, alen);
     if (luaL_bufflen(&b) > 0)
       luaL_addstring(&b, ": ");
     luaL_addchar(&b, (char)tolower((unsigned char)text[0]));
@@ -72,4 +95,14 @@ int lerror_push(lua_State *L, const char *op, const char *net, const char *addr,
   luaL_pushresult(&b);
   lua_pushstring(L, lerror_name(err));
   return 3;
+}
+
+int lerror_push(lua_State *L, const char *op, const char *net, const char *addr, int err) {
+  return push(L, op, net, addr, len_of(addr), err);
+}
+
+int lerror_push_at(lua_State *L, const char *op, const char *net, int i, int err) {
+  size_t len;
+  const char *addr = lua_tolstring(L, i, &len);
+  return push(L, op, net, addr, len, err);
 }

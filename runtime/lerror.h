@@ -15,8 +15,11 @@ enum {
   LERR_UNKNOWN_USER = -5006,
   LERR_UNKNOWN_GROUP = -5007,
   LERR_UNEXPECTED_EOF = -5008,
-  LERR_BAD_ADDRESS = -5009, /* EINVAL from the address parser */
-  LERR_NUL_IN_PATH = -5010,
+  LERR_NUL_IN_PATH = -5010, /* EINVALs from the address parser */
+  LERR_NO_PORT = -5011,
+  LERR_V6_BRACKETS = -5012,
+  LERR_BAD_PORT = -5013,
+  LERR_BAD_HOST = -5014,
 };
 
 /* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */
@@ -24,5 +27,7 @@ const char *lerror_name(int err);
 const char *lerror_text(int err);
 /* Pushes nil, message, code and returns 3. op, net and addr may be NULL. */
 int lerror_push(lua_State *L, const char *op, const char *net, const char *addr, int err);
+/* lerror_push with the address the string at index i, NUL bytes and all. */
+int lerror_push_at(lua_State *L, const char *op, const char *net, int i, int err);
 
 #endif

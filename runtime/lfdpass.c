@@ -1,16 +1,22 @@
-/* Passing descriptors over unix sockets (SCM_RIGHTS): conn:send_fds and
- * conn:recv_fds on stream and packet conns, and luds.from_fd / close_fd to
- * adopt or close what arrives. Received descriptors are plain integers the
- * script owns; they are born CLOEXEC. */
+/* Descriptors from elsewhere: passing them over unix sockets (SCM_RIGHTS)
+ * with conn:send_fds and conn:recv_fds, adopting them with luds.wrap (what
+ * arrives, what a parent left open) and luds.listeners_from_env (what a
+ * service manager passed), closing them with luds.close_fd. Received
+ * descriptors are plain integers the script owns; they are born CLOEXEC. */
 #include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "lerror.h"
 #include "lsock.h"
 #include "sock.h"
 
 #define RECV_DEFAULT 65536
+#define LISTEN_FDS_START 3 /* sd_listen_fds(3): passed sockets start here */
 
 /* The descriptors in the list at index i: integers or luds socket objects. */
 static int check_fds(lua_State *L, int i, int *fds) {
@@ -72,42 +78,51 @@ static int conn_send_fds(lua_State *L) {
   return r ? r : send_fds_k(L, LUA_OK, 0);
 }
 
-static int push_fds(lua_State *L, const int *fds, int n) {
+static int push_fds(lua_State *L, const int *fds, int n, int flags) {
   lua_createtable(L, n, 0);
   for (int k = 0; k < n; k++) {
     lua_pushinteger(L, fds[k]);
     lua_rawseti(L, -2, k + 1);
   }
-  return 2;
+  if (!(flags & SOCK_FDS_DROPPED))
+    return 2;
+  lua_pushboolean(L, 1);
+  return 3;
 }
 
+/* ctx: max bytes * 256 + max descriptors (0 to 253). */
 static int recv_fds_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *s = lua_touserdata(L, 1);
   int r = lsock_begin(L, s, status, LOOP_IN, "recv_fds");
   if (r)
     return r;
+  size_t max = (size_t)ctx >> 8;
   int fds[SOCK_MAX_FDS], nfds, flags;
-  char *buf = rt_scratch(L, s->rt, (size_t)ctx);
-  ssize_t n = sock_recv_fds(s->fd, buf, (size_t)ctx, fds, &nfds, &flags);
+  char *buf = rt_scratch(L, s->rt, max);
+  ssize_t n = sock_recv_fds(s->fd, buf, max, fds, (int)(ctx & 255), s->passcred, &nfds, &flags);
   if (n == -EAGAIN)
     return lsock_wait(L, s, LOOP_IN, ctx, recv_fds_k);
   if (n < 0)
     return lsock_fail(L, s, "recv_fds", (int)n);
-  if (nfds == 0 && lsock_eof(s, n, flags))
+  if (nfds == 0 && !(flags & SOCK_FDS_DROPPED) && lsock_eof(s, n, flags))
     return lsock_fail(L, s, "recv_fds", LERR_EOF);
   lua_pushlstring(L, buf, (size_t)n);
-  return push_fds(L, fds, nfds);
+  return push_fds(L, fds, nfds, flags);
 }
 
-/* conn:recv_fds([max]) -> data, { fd, ... } | nil, msg, code: one read (one
- * message on packet conns) and the descriptors that came with it. */
+/* conn:recv_fds([max [, max_fds]]) -> data, { fd, ... }[, true] | nil, msg,
+ * code: one read (one message on packet conns) and the descriptors that
+ * came with it; true when more than max_fds came and the kernel closed the
+ * rest. */
 static int conn_recv_fds(lua_State *L) {
   lsock *s = lsock_self(L);
   lua_Integer max = luaL_optinteger(L, 2, RECV_DEFAULT);
   luaL_argcheck(L, max > 0 && max <= (lua_Integer)s->rt->max_packet, 2, "out of range");
+  lua_Integer max_fds = luaL_optinteger(L, 3, SOCK_MAX_FDS);
+  luaL_argcheck(L, max_fds >= 0 && max_fds <= SOCK_MAX_FDS, 3, "must be from 0 to 253");
   lua_settop(L, 1);
   int r = unix_only(L, s, "recv_fds");
-  return r ? r : recv_fds_k(L, LUA_OK, (lua_KContext)max);
+  return r ? r : recv_fds_k(L, LUA_OK, (lua_KContext)(max << 8 | max_fds));
 }
 
 void lfdpass_methods(lua_State *L) {
@@ -117,30 +132,122 @@ void lfdpass_methods(lua_State *L) {
   luaL_setfuncs(L, methods, 1);
 }
 
-/* luds.from_fd(network, fd) -> listener | conn | packet conn that owns fd
- * (a passed descriptor, or one inherited from a supervisor) | nil, msg,
- * code, in which case fd stays the caller's. */
-static int l_from_fd(lua_State *L) {
-  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
-  const addr_net *net = lsock_network(L, 1);
-  lua_Integer fd = luaL_checkinteger(L, 2);
-  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 2, "not a descriptor");
-  int listening = 0;
-  int r = sock_adopt((int)fd, net->type, &listening);
-  if (r < 0)
-    return lerror_push(L, "from_fd", net->name, NULL, r);
-  const char *mt = listening ? LISTENER_MT : net->type == SOCK_STREAM ? CONN_MT : PACKET_MT;
+/* The network a socket of this kind belongs to, or NULL. */
+static const addr_net *network_of(const sock_kind *k) {
+  int unix = k->family == AF_UNIX;
+  if (!unix && k->family != AF_INET && k->family != AF_INET6)
+    return NULL;
+  switch (k->type) {
+  case SOCK_STREAM:
+    return addr_network(unix ? "unix" : "tcp");
+  case SOCK_DGRAM:
+    return addr_network(unix ? "unixgram" : "udp");
+  case SOCK_SEQPACKET:
+    return unix ? addr_network("unixpacket") : NULL;
+  }
+  return NULL;
+}
+
+/* Pushes a listener, conn or packet conn owning fd; 1, or 3 for a failure
+ * triple, in which case fd stays the caller's. */
+static int wrap(lua_State *L, runtime *rt, int fd, const char *op) {
+  sock_kind kind;
+  int r = sock_adopt(fd, &kind);
+  const addr_net *net = r < 0 ? NULL : network_of(&kind);
+  if (!net)
+    return lerror_push(L, op, NULL, NULL, r < 0 ? r : -EPROTONOSUPPORT);
+  const char *mt = kind.listening ? LISTENER_MT : kind.type == SOCK_STREAM ? CONN_MT : PACKET_MT;
   lsock *s = lsock_new(L, rt, net, mt);
-  s->fd = s->io.fd = (int)fd;
-  s->passcred = net->type == SOCK_SEQPACKET && sock_passcred(s->fd) == 0;
+  s->fd = s->io.fd = fd;
+  s->passcred = kind.type == SOCK_SEQPACKET && sock_passcred(fd) == 0;
   return 1;
+}
+
+static int checkfd(lua_State *L, int i) {
+  lua_Integer fd = luaL_checkinteger(L, i);
+  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, i, "not a descriptor");
+  return (int)fd;
+}
+
+/* luds.wrap(fd) -> listener | conn | packet conn that owns fd (a passed
+ * descriptor, or one inherited), its network told by the socket itself |
+ * nil, msg, code, in which case fd stays the caller's. */
+static int l_wrap(lua_State *L) {
+  return wrap(L, lua_touserdata(L, lua_upvalueindex(1)), checkfd(L, 1), "wrap");
+}
+
+/* The count in LISTEN_FDS if LISTEN_PID is this process (*ours is set), 0
+ * if the sockets are not ours or none were passed, -EINVAL if the count is
+ * malformed. */
+static int passed_count(int *ours) {
+  const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+  char *end;
+  *ours = 0;
+  if (!pid || !fds)
+    return 0;
+  errno = 0;
+  long long p = strtoll(pid, &end, 10);
+  if (!*pid || *end || errno || p != (long long)getpid())
+    return 0;
+  *ours = 1;
+  long long n = strtoll(fds, &end, 10);
+  if (!*fds || *end || errno || n < 0 || n > INT_MAX - LISTEN_FDS_START)
+    return -EINVAL;
+  return (int)n;
+}
+
+/* Adds the socket on top to names[name] (an array), popping nothing. */
+static void add_named(lua_State *L, int names, const char *name, size_t len) {
+  if (len == 0)
+    name = "unknown", len = 7;
+  lua_pushlstring(L, name, len);
+  if (lua_rawget(L, names) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushlstring(L, name, len);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, names);
+  }
+  lua_pushvalue(L, -2);
+  lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+  lua_pop(L, 1);
+}
+
+/* luds.listeners_from_env() -> list, names | nil, msg, code: the sockets a
+ * service manager passed (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES, as
+ * systemd does), in fd order and by name; the variables are unset so that
+ * children do not take them for theirs. Not for us: two empty tables. */
+static int l_listeners_from_env(lua_State *L) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  int ours, n = passed_count(&ours);
+  const char *names = getenv("LISTEN_FDNAMES");
+  lua_settop(L, 0);
+  lua_pushstring(L, names ? names : ""); /* 1: copied before unsetenv */
+  lua_createtable(L, n > 0 ? n : 0, 0);  /* 2 */
+  lua_newtable(L);                       /* 3 */
+  if (ours) {
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+  }
+  if (n < 0)
+    return lerror_push(L, "listeners_from_env", NULL, "LISTEN_FDS", n);
+  const char *name = lua_tostring(L, 1);
+  for (int k = 0; k < n; k++) {
+    if (wrap(L, rt, LISTEN_FDS_START + k, "listeners_from_env") != 1)
+      return 3;
+    const char *colon = strchr(name, ':');
+    size_t len = colon ? (size_t)(colon - name) : strlen(name);
+    add_named(L, 3, name, len);
+    name += colon ? len + 1 : len;
+    lua_rawseti(L, 2, k + 1);
+  }
+  return 2;
 }
 
 /* luds.close_fd(fd) -> true | nil, msg, code: for received descriptors. */
 static int l_close_fd(lua_State *L) {
-  lua_Integer fd = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "not a descriptor");
-  int r = sock_close_fd((int)fd);
+  int r = sock_close_fd(checkfd(L, 1));
   if (r < 0)
     return lerror_push(L, "close_fd", NULL, NULL, r);
   lua_pushboolean(L, 1);
@@ -148,7 +255,10 @@ static int l_close_fd(lua_State *L) {
 }
 
 void lfdpass_register(lua_State *L, runtime *rt) {
-  static const luaL_Reg funcs[] = {{"from_fd", l_from_fd}, {"close_fd", l_close_fd}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"wrap", l_wrap},
+                                   {"listeners_from_env", l_listeners_from_env},
+                                   {"close_fd", l_close_fd},
+                                   {NULL, NULL}};
   lua_pushlightuserdata(L, rt);
   luaL_setfuncs(L, funcs, 1);
 }

@@ -20,24 +20,35 @@
  * longer one: that arrives as TRUNCATED, never silently cut.) */
 static int recv_k(lua_State *L, int status, lua_KContext ctx);
 
-static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size_t cap, int flags,
-                        const addr *from) {
+/* Pushes the sender's address, and its credentials when s reports them
+ * (read_from only); returns how many values. */
+static int push_sender(lua_State *L, const lsock *s, const addr *from, int flags,
+                       const sock_cred *cred) {
   char name[ADDR_STRLEN];
-  int with_addr = from != NULL;
+  if (!from)
+    return 0;
+  lua_pushlstring(L, name, addr_write(from, name, sizeof name));
+  if (!s->creds)
+    return 1;
+  if (flags & SOCK_HAS_CREDS)
+    lsock_push_cred(L, cred);
+  else
+    lua_pushnil(L);
+  return 2;
+}
+
+static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size_t cap, int flags,
+                        const addr *from, const sock_cred *cred) {
   if (lsock_eof(s, n, flags))
     return lsock_fail(L, s, "read", LERR_EOF);
   size_t got = (size_t)n < cap ? (size_t)n : cap;
   if (flags & SOCK_TRUNCATED) {
-    lsock_fail(L, s, with_addr ? "read_from" : "read", LERR_TRUNCATED);
+    lsock_fail(L, s, from ? "read_from" : "read", LERR_TRUNCATED);
     lua_pushlstring(L, buf, got);
-    if (with_addr)
-      lua_pushstring(L, addr_format(from, name, sizeof name));
-    return 4 + with_addr;
+    return 4 + push_sender(L, s, from, flags, cred);
   }
   lua_pushlstring(L, buf, got);
-  if (with_addr)
-    lua_pushstring(L, addr_format(from, name, sizeof name));
-  return 1 + with_addr;
+  return 1 + push_sender(L, s, from, flags, cred);
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
@@ -50,13 +61,14 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
   size_t cap = max1 > 0 ? (size_t)max1 - 1 : s->rt->max_packet;
   char *buf = rt_scratch(L, s->rt, cap);
   addr from;
+  sock_cred cred;
   int flags = 0;
-  ssize_t n = sock_recv_packet(s->fd, buf, cap, with_addr ? &from : NULL, &flags);
+  ssize_t n = sock_recv_packet(s->fd, buf, cap, with_addr ? &from : NULL, &cred, &flags);
   if (n == -EAGAIN)
     return lsock_wait(L, s, LOOP_IN, ctx, recv_k);
   if (n < 0)
     return lsock_fail(L, s, with_addr ? "read_from" : "read", (int)n);
-  return push_message(L, s, buf, n, cap, flags, with_addr ? &from : NULL);
+  return push_message(L, s, buf, n, cap, flags, with_addr ? &from : NULL, &cred);
 }
 
 /* No message is longer than max_packet, so a larger max changes nothing
@@ -74,7 +86,9 @@ static int start_recv(lua_State *L, int with_addr) {
 /* pc:read([max]) -> message | nil, msg, "TRUNCATED", part | nil, msg, code */
 static int p_read(lua_State *L) { return start_recv(L, 0); }
 
-/* pc:read_from([max]) -> message, addr | nil, msg, "TRUNCATED", part, addr | ... */
+/* pc:read_from([max]) -> message, addr[, cred] | nil, msg, "TRUNCATED", part,
+ * addr[, cred] | nil, msg, code; cred ({ pid, uid, gid }) when the socket
+ * was opened with passcred. */
 static int p_read_from(lua_State *L) { return start_recv(L, 1); }
 
 /* Unconnected datagram sockets poll writable even while the receiver's
@@ -97,14 +111,14 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
   const char *data = lua_tolstring(L, 2, &len);
   addr to;
   if (to_addr && (r = lsock_addr(L, 3, s->net, &to)) < 0)
-    return lerror_push(L, op, s->net->name, lua_tostring(L, 3), r);
+    return lerror_push_at(L, op, s->net->name, 3, r);
   ssize_t n = sock_send_packet(s->fd, data, len, to_addr ? &to : NULL);
   if (n == -EAGAIN && to_addr)
     return retry_later(L, s, ctx, send_k);
   if (n == -EAGAIN)
     return lsock_wait(L, s, LOOP_OUT, ctx, send_k);
   if (n < 0 && to_addr)
-    return lerror_push(L, op, s->net->name, lua_tostring(L, 3), (int)n);
+    return lerror_push_at(L, op, s->net->name, 3, (int)n);
   if (n < 0)
     return lsock_fail(L, s, op, (int)n);
   lua_pushinteger(L, (lua_Integer)n);
@@ -130,24 +144,33 @@ static int p_write_to(lua_State *L) {
   return send_k(L, LUA_OK, 0);
 }
 
-/* luds.listen_packet(network, address [, opts]) -> packet conn | nil, msg, code */
+static int opt_flag(lua_State *L, int opts, const char *key) {
+  if (lua_isnoneornil(L, opts))
+    return 0;
+  lua_getfield(L, opts, key);
+  int on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return on;
+}
+
+/* luds.listen_packet(network, address [, opts]) -> packet conn | nil, msg,
+ * code; opts: mode, owner, group, remove_stale, unlink_on_close, passcred */
 static int l_listen_packet(lua_State *L) {
   runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
   const addr_net *net = lsock_network(L, 1);
   if (net->listens)
     luaL_argerror(L, 1,
                   lua_pushfstring(L, "%s is a connection network: use luds.listen", net->name));
-  const char *where = luaL_checkstring(L, 2);
+  luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
   lua_settop(L, 3);
-  int own = 0;
-  if (!lua_isnoneornil(L, 3)) {
-    lua_getfield(L, 3, "unlink_on_close");
-    own = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-  }
+  int own = opt_flag(L, 3, "unlink_on_close");
+  int creds = opt_flag(L, 3, "passcred");
+  if (creds && net->family != AF_UNIX)
+    luaL_error(L, "option 'passcred' needs a unix network, not %s", net->name);
   lsock *s = lsock_new(L, rt, net, PACKET_MT);
+  s->creds = (unsigned char)creds;
   addr a;
   int r = lsock_addr(L, 2, net, &a);
   if (r == 0)
@@ -155,7 +178,7 @@ static int l_listen_packet(lua_State *L) {
   if (r == 0)
     return 1;
   lsock_shut(s);
-  return lerror_push(L, "listen", net->name, where, r);
+  return lerror_push_at(L, "listen", net->name, 2, r);
 }
 
 void lpacket_register(lua_State *L, runtime *rt) {

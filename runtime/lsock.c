@@ -164,10 +164,13 @@ const addr_net *lsock_network(lua_State *L, int i) {
 int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a) {
   size_t len;
   const char *s = luaL_checklstring(L, i, &len);
+  static const int errs[] = {
+      [ADDR_MALFORMED] = -EINVAL,           [ADDR_NUL] = LERR_NUL_IN_PATH,
+      [ADDR_MISSING_PORT] = LERR_NO_PORT,   [ADDR_NEEDS_BRACKETS] = LERR_V6_BRACKETS,
+      [ADDR_BAD_PORT] = LERR_BAD_PORT,      [ADDR_BAD_HOST] = LERR_BAD_HOST,
+  };
   int r = addr_parse(net, s, len, a);
-  if (r != -EINVAL)
-    return r;
-  return net->family == AF_UNIX ? LERR_NUL_IN_PATH : LERR_BAD_ADDRESS;
+  return r == -EINVAL ? errs[addr_diagnose(net, s, len)] : r;
 }
 
 double lsock_optnumber(lua_State *L, int opts, const char *key, double def) {
@@ -209,7 +212,8 @@ static int collected(lua_State *L, int err) {
 }
 
 /* A seqpacket socket gets SO_PASSCRED before it can receive anything (its
- * accepted conns inherit it), so every message carries credentials. */
+ * accepted conns inherit it), so every message carries credentials; so
+ * does a datagram socket whose reads report them. */
 int lsock_open(lua_State *L, lsock *s, int family) {
   int fd = sock_open(family, s->net->type);
   if (fd < 0 && collected(L, fd))
@@ -217,7 +221,7 @@ int lsock_open(lua_State *L, lsock *s, int family) {
   if (fd < 0)
     return fd;
   s->fd = s->io.fd = fd;
-  if (s->net->type != SOCK_SEQPACKET)
+  if (s->net->type != SOCK_SEQPACKET && !s->creds)
     return 0;
   s->passcred = 1;
   return sock_passcred(fd);
@@ -320,32 +324,36 @@ static int push_name(lua_State *L, int peer) {
   int r = sock_name(s->fd, peer, &a);
   if (r < 0)
     return lsock_fail(L, s, peer ? "remote_addr" : "local_addr", r);
-  lua_pushstring(L, addr_format(&a, buf, sizeof buf));
+  lua_pushlstring(L, buf, addr_write(&a, buf, sizeof buf));
   return 1;
 }
 
 static int s_local_addr(lua_State *L) { return push_name(L, 0); }
 static int s_remote_addr(lua_State *L) { return push_name(L, 1); }
 
+void lsock_push_cred(lua_State *L, const sock_cred *cred) {
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, cred->pid);
+  lua_setfield(L, -2, "pid");
+  lua_pushinteger(L, cred->uid);
+  lua_setfield(L, -2, "uid");
+  lua_pushinteger(L, cred->gid);
+  lua_setfield(L, -2, "gid");
+}
+
 /* conn:peer_cred() -> { pid, uid, gid } of the process that connected (or
  * accepted) on unix and unixpacket conns. */
 static int s_peer_cred(lua_State *L) {
   lsock *s = lsock_self(L);
-  long long pid, uid, gid;
+  sock_cred cred;
   if (s->fd < 0)
     return lsock_fail(L, s, "peer_cred", LERR_CLOSED);
   if (s->net->family != AF_UNIX || s->net->type == SOCK_DGRAM)
     return lsock_fail(L, s, "peer_cred", -EOPNOTSUPP);
-  int r = sock_peer_cred(s->fd, &pid, &uid, &gid);
+  int r = sock_peer_cred(s->fd, &cred);
   if (r < 0)
     return lsock_fail(L, s, "peer_cred", r);
-  lua_createtable(L, 0, 3);
-  lua_pushinteger(L, pid);
-  lua_setfield(L, -2, "pid");
-  lua_pushinteger(L, uid);
-  lua_setfield(L, -2, "uid");
-  lua_pushinteger(L, gid);
-  lua_setfield(L, -2, "gid");
+  lsock_push_cred(L, &cred);
   return 1;
 }
 
@@ -402,16 +410,23 @@ static int s_tostring(lua_State *L) {
   lsock *s = lsock_self(L);
   const char *kind = kind_of(L);
   char a[ADDR_STRLEN], b[ADDR_STRLEN];
+  size_t alen = 0, blen = 0;
   addr x;
   if (s->fd < 0)
     return lua_pushfstring(L, "%s %s (closed)", s->net->name, kind), 1;
-  a[0] = b[0] = '\0';
   if (sock_name(s->fd, 0, &x) == 0)
-    addr_format(&x, a, sizeof a);
+    alen = addr_write(&x, a, sizeof a);
   if (strcmp(kind, "listener") != 0 && sock_name(s->fd, 1, &x) == 0)
-    addr_format(&x, b, sizeof b);
-  lua_pushfstring(L, "%s %s%s%s%s%s", s->net->name, kind, a[0] ? " " : "", a, b[0] ? " -> " : "",
-                  b);
+    blen = addr_write(&x, b, sizeof b);
+  luaL_Buffer out;
+  luaL_buffinit(L, &out);
+  lua_pushfstring(L, "%s %s%s", s->net->name, kind, alen ? " " : "");
+  luaL_addvalue(&out);
+  luaL_addlstring(&out, a, alen);
+  if (blen)
+    luaL_addstring(&out, " -> ");
+  luaL_addlstring(&out, b, blen);
+  luaL_pushresult(&out);
   return 1;
 }
 
@@ -455,7 +470,7 @@ static int l_listen(lua_State *L) {
   if (!net->listens)
     luaL_argerror(L, 1,
                   lua_pushfstring(L, "%s is a packet network: use luds.listen_packet", net->name));
-  const char *where = luaL_checkstring(L, 2);
+  luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
   int backlog = (int)lsock_optrange(L, 3, "backlog", BACKLOG_DEFAULT, INT_MAX);
@@ -470,7 +485,7 @@ static int l_listen(lua_State *L) {
   if (r == 0)
     return 1;
   lsock_shut(s);
-  return lerror_push(L, "listen", net->name, where, r);
+  return lerror_push_at(L, "listen", net->name, 2, r);
 }
 
 enum { DIAL_FRESH, DIAL_CONNECTING, DIAL_BACKOFF };
@@ -484,7 +499,7 @@ static int dial_done(lua_State *L, lsock *c, int r) {
     return 1;
   }
   lsock_shut(c);
-  return lerror_push(L, "dial", c->net->name, lua_tostring(L, 2), r);
+  return lerror_push_at(L, "dial", c->net->name, 2, r);
 }
 
 /* A full unix backlog answers EAGAIN and cannot be polled: retry after

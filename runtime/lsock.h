@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "sock.h"
 #include "task.h"
 
 #define LISTENER_MT "luds.listener"
@@ -18,6 +19,7 @@
 typedef struct lsock {
   int fd;
   unsigned char passcred; /* SO_PASSCRED is on: EOF is told from "" */
+  unsigned char creds;    /* read_from reports each sender's credentials */
   unsigned char drained;  /* a short stream read emptied the buffer and no
                              readiness event came since: skip the recv */
   const addr_net *net;
@@ -64,6 +66,8 @@ int lsock_open(lua_State *L, lsock *s, int family);
 /* Opens the socket of s for a and binds it with the mode/owner/group of the
  * options table at opts (if any); if own, close removes the file. */
 int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own);
+/* Pushes { pid =, uid =, gid = }. */
+void lsock_push_cred(lua_State *L, const sock_cred *cred);
 /* The network named by argument i; raises for an unknown one. */
 const addr_net *lsock_network(lua_State *L, int i);
 /* Parses argument i as an address of net; 0 or -errno. */
@@ -84,7 +88,10 @@ void lpacket_register(lua_State *L, runtime *rt);
 void lstream_register(lua_State *L);
 /* Adds send_fds and recv_fds to the conn metatable on top (lfdpass.c). */
 void lfdpass_methods(lua_State *L);
-/* Adds luds.from_fd and luds.close_fd to the table on top. */
+/* Adds luds.copy to the table on top (lcopy.c). */
+void lcopy_register(lua_State *L);
+/* Adds luds.wrap, luds.listeners_from_env and luds.close_fd to the table
+ * on top. */
 void lfdpass_register(lua_State *L, runtime *rt);
 
 #endif

@@ -64,6 +64,7 @@ int luaopen_luds(lua_State *L) {
   lsock_register(L, rt);
   lpacket_register(L, rt);
   lfdpass_register(L, rt);
+  lcopy_register(L);
   lfsperm_register(L);
   lua_pushliteral(L, LUDS_VERSION);
   lua_setfield(L, -2, "version");

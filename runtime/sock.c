@@ -82,7 +82,15 @@ int sock_reuseaddr(int fd) { return set_int(fd, SOL_SOCKET, SO_REUSEADDR); }
 
 int sock_nodelay(int fd) { return set_int(fd, IPPROTO_TCP, TCP_NODELAY); }
 
-ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, int *flags) {
+static void take_cred(const struct cmsghdr *c, sock_cred *cred) {
+  struct ucred u;
+  memcpy(&u, CMSG_DATA(c), sizeof u);
+  cred->pid = u.pid;
+  cred->uid = u.uid;
+  cred->gid = u.gid;
+}
+
+ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, sock_cred *cred, int *flags) {
   union {
     struct cmsghdr h;
     char space[CMSG_SPACE(sizeof(struct ucred))];
@@ -103,9 +111,13 @@ ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, int *flags) 
   if (from)
     from->len = m.msg_namelen;
   *flags = (m.msg_flags & MSG_TRUNC) ? SOCK_TRUNCATED : 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
-      *flags |= SOCK_HAS_CREDS;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS)
+      continue;
+    *flags |= SOCK_HAS_CREDS;
+    if (cred)
+      take_cred(c, cred);
+  }
   return n;
 }
 
@@ -137,20 +149,20 @@ size_t sock_max_packet(void) {
 
 int sock_passcred(int fd) { return set_int(fd, SOL_SOCKET, SO_PASSCRED); }
 
-int sock_peer_cred(int fd, long long *pid, long long *uid, long long *gid) {
+int sock_peer_cred(int fd, sock_cred *cred) {
   struct ucred c;
   socklen_t len = sizeof c;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) < 0)
     return -errno;
-  *pid = c.pid;
-  *uid = c.uid;
-  *gid = c.gid;
+  cred->pid = c.pid;
+  cred->uid = c.uid;
+  cred->gid = c.gid;
   return 0;
 }
 
 typedef union {
   struct cmsghdr h;
-  char space[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
+  char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
 } fd_control;
 
 ssize_t sock_send_fds(int fd, const void *buf, size_t n, const int *fds, int nfds) {
@@ -174,25 +186,33 @@ ssize_t sock_send_fds(int fd, const void *buf, size_t n, const int *fds, int nfd
   return r < 0 ? -errno : r;
 }
 
-static void take_fds(struct msghdr *m, int *fds, int *nfds, int *flags) {
+static void take_fds(struct msghdr *m, int *fds, int max_fds, int *nfds, int *flags) {
+  if (m->msg_flags & MSG_CTRUNC)
+    *flags |= SOCK_FDS_DROPPED;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
       *flags |= SOCK_HAS_CREDS;
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
       continue;
     int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    if (*nfds + n > SOCK_MAX_FDS)
-      n = SOCK_MAX_FDS - *nfds;
+    if (*nfds + n > max_fds) /* cannot happen: the kernel fills no more */
+      n = max_fds - *nfds;
     memcpy(fds + *nfds, CMSG_DATA(c), sizeof(int) * (size_t)n);
     *nfds += n;
   }
 }
 
-ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int *nfds, int *flags) {
+/* Room for exactly max_fds: CMSG_SPACE would round up and let in one more.
+ * Credentials, when the socket asks for them, come first. */
+ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int max_fds, int with_creds,
+                      int *nfds, int *flags) {
   fd_control ctl;
   struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  size_t room = with_creds ? CMSG_SPACE(sizeof(struct ucred)) : 0;
+  if (max_fds > 0)
+    room += CMSG_LEN(sizeof(int) * (size_t)max_fds);
   struct msghdr m = {
-      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof ctl};
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = room ? &ctl : NULL, .msg_controllen = room};
   ssize_t r;
   *nfds = *flags = 0;
   do
@@ -200,24 +220,23 @@ ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int *nfds, int *f
   while (r < 0 && errno == EINTR);
   if (r < 0)
     return -errno;
-  take_fds(&m, fds, nfds, flags);
+  take_fds(&m, fds, max_fds, nfds, flags);
   return r;
 }
 
-int sock_adopt(int fd, int type, int *listening) {
-  int t = 0, acc = 0;
-  socklen_t len = sizeof t;
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &len) < 0)
-    return -errno;
-  if (t != type)
-    return -EPROTOTYPE;
-  len = sizeof acc;
-  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0)
-    return -errno;
+static int get_int(int fd, int opt, int *v) {
+  socklen_t len = sizeof *v;
+  return getsockopt(fd, SOL_SOCKET, opt, v, &len) < 0 ? -errno : 0;
+}
+
+int sock_adopt(int fd, sock_kind *kind) {
+  int r;
+  if ((r = get_int(fd, SO_DOMAIN, &kind->family)) < 0 || (r = get_int(fd, SO_TYPE, &kind->type)) < 0 ||
+      (r = get_int(fd, SO_ACCEPTCONN, &kind->listening)) < 0)
+    return r;
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
     return -errno;
-  *listening = acc;
   return 0;
 }
 

@@ -29,13 +29,18 @@ int sock_name(int fd, int peer, addr *a);
 int sock_reuseaddr(int fd);
 int sock_nodelay(int fd);
 
-enum { SOCK_TRUNCATED = 1, SOCK_HAS_CREDS = 2 };
+enum { SOCK_TRUNCATED = 1, SOCK_HAS_CREDS = 2, SOCK_FDS_DROPPED = 4 };
 
-/* Receives one message into buf (cap bytes), its sender into *from if not
- * NULL. Returns the message's whole length (more than cap if it was cut,
- * with SOCK_TRUNCATED in *flags; SOCK_HAS_CREDS when it carried
- * SCM_CREDENTIALS) or -errno. */
-ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, int *flags);
+/* A sender's credentials, as the kernel vouches for them. */
+typedef struct sock_cred {
+  long long pid, uid, gid;
+} sock_cred;
+
+/* Receives one message into buf (cap bytes), its sender into *from and its
+ * credentials into *cred when they are not NULL. Returns the message's whole
+ * length (more than cap if it was cut, with SOCK_TRUNCATED in *flags;
+ * SOCK_HAS_CREDS when it carried SCM_CREDENTIALS) or -errno. */
+ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, sock_cred *cred, int *flags);
 /* Sends one message to `to` (NULL: the connected peer). */
 ssize_t sock_send_packet(int fd, const void *buf, size_t n, const addr *to);
 /* The longest unix datagram or seqpacket message a peer can send. */
@@ -43,20 +48,27 @@ size_t sock_max_packet(void);
 /* SO_PASSCRED: every message then carries the sender's credentials, so an
  * empty message can be told from the end of the stream. */
 int sock_passcred(int fd);
-int sock_peer_cred(int fd, long long *pid, long long *uid, long long *gid);
+int sock_peer_cred(int fd, sock_cred *cred);
 
 #define SOCK_MAX_FDS 253 /* SCM_MAX_FD: the most one message can carry */
 
 /* Sends buf (n > 0) with nfds descriptors attached (SCM_RIGHTS). */
 ssize_t sock_send_fds(int fd, const void *buf, size_t n, const int *fds, int nfds);
-/* Receives into buf and up to SOCK_MAX_FDS passed descriptors (born
- * CLOEXEC) into fds, their count into *nfds; SOCK_HAS_CREDS in *flags when
- * the message carried credentials. */
-ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int *nfds, int *flags);
-/* Makes fd, a socket of the given type that the caller now owns, fit for
- * the loop (NONBLOCK, CLOEXEC); *listening tells whether it accepts.
- * -ENOTSOCK, or -EPROTOTYPE for a socket of another type. */
-int sock_adopt(int fd, int type, int *listening);
+/* Receives into buf and up to max_fds (<= SOCK_MAX_FDS) passed descriptors
+ * (born CLOEXEC) into fds, their count into *nfds. The kernel closes any
+ * beyond max_fds: SOCK_FDS_DROPPED in *flags then. with_creds: fd has
+ * SO_PASSCRED on, so credentials come first and need room. SOCK_HAS_CREDS
+ * in *flags when the message carried them. */
+ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int max_fds, int with_creds,
+                      int *nfds, int *flags);
+
+typedef struct sock_kind {
+  int family, type, listening;
+} sock_kind;
+
+/* Makes fd, a socket the caller now owns, fit for the loop (NONBLOCK,
+ * CLOEXEC) and tells what it is; -ENOTSOCK, -EBADF. */
+int sock_adopt(int fd, sock_kind *kind);
 int sock_close_fd(int fd);
 
 #endif

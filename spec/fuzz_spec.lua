@@ -32,22 +32,22 @@ local SIG = {
   remove_stale = { "path" }, serve = { "listener", "fn" }, on_signal = { "signame", "handler" },
   -- Given a real descriptor they would close or adopt one of the fuzzer's
   -- own (as exit would end it), so they only ever get numbers that are not.
-  from_fd = { "net", "badfd" }, close_fd = { "badfd" },
+  wrap = { "badfd" }, close_fd = { "badfd" }, listeners_from_env = {}, copy = { "conn", "conn" },
   accept = {}, addr = {}, fd = {}, close = {}, set_deadline = { "deadline" },
   read = { "max" }, read_full = { "max" }, read_line = {}, write = { "data" },
   close_write = {}, close_read = {}, local_addr = {}, remote_addr = {},
   set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {},
   read_from = { "max" }, write_to = { "data", "addr" }, send_fds = { "data", "fds" },
-  recv_fds = { "max" }, wait = { "seconds" }, cancel = {}, status = {},
+  recv_fds = { "max", "max" }, wait = { "seconds" }, cancel = {}, status = {},
   __gc = {}, __close = {}, __tostring = {},
 }
 
 -- Functions that only ever get arguments of their signature (see SIG).
-local GUARDED = { from_fd = true, close_fd = true }
+local GUARDED = { wrap = true, close_fd = true }
 
-local MODULE_FUNCTIONS = { "chmod", "chown", "close_fd", "dial", "from_fd", "listen",
-  "listen_packet", "lookup_group", "lookup_user", "now", "on_signal", "remove_stale", "run", "serve",
-  "sleep", "spawn", "stat", "user_groups" }
+local MODULE_FUNCTIONS = { "chmod", "chown", "close_fd", "copy", "dial", "listen",
+  "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_signal",
+  "remove_stale", "run", "serve", "sleep", "spawn", "stat", "user_groups", "wrap" }
 
 local function fuzz(area, seed, iterations, dir)
   math.randomseed(seed)
@@ -190,8 +190,8 @@ local function fuzz(area, seed, iterations, dir)
     return t
   end
 
-  local OPTION_NAMES = { "backlog", "group", "local_address", "mode", "owner", "remove_stale",
-    "timeout", "unlink_on_close" }
+  local OPTION_NAMES = { "backlog", "group", "local_address", "mode", "owner", "passcred",
+    "remove_stale", "timeout", "unlink_on_close" }
   local any -- every kind of value
   local GEN = {
     net = function() return chance(0.85) and pick(NETS) or pick(STRINGS) end,
@@ -207,6 +207,7 @@ local function fuzz(area, seed, iterations, dir)
         backlog = NUMBERS,
         remove_stale = { true, false, 1, "yes" },
         unlink_on_close = { true, false, 0 },
+        passcred = { true, false, "yes" },
         timeout = { 0, 0.001, 0.01, -1, 0 / 0, math.huge, 1e308, "x", "0.01" },
         local_address = { "", "@", pick(addresses()), pick(STRINGS), 7 },
       }
@@ -244,6 +245,7 @@ local function fuzz(area, seed, iterations, dir)
         "no-such-user-luds", "", "\0root", MiB, 1.5, 4294967295 })
     end,
     listener = function() return chance(0.85) and pick(pool.listeners) or any() end,
+    conn = function() return chance(0.85) and pick(pool.conns) or any() end,
     deadline = function()
       return pick({ luds.now() + 0.001, luds.now() - 1, 0, -1, nil, 0 / 0, math.huge, -math.huge,
         1e308, luds.now() + 0.01, "soon", luds.now() })

@@ -181,7 +181,7 @@ end
 function TestBadInput:test_path_with_nul_byte()
   H.run(function()
     local path = self.dir .. "/a\0b.sock"
-    local shown = self.dir .. "/a" -- the message, a C string, stops at the NUL
+    local shown = self.dir .. "/a\\0b.sock" -- the message shows the NUL as \0
     H.assert_fails("EINVAL", "listen unix " .. shown .. ": path contains a NUL byte",
       luds.listen("unix", path))
     H.assert_fails("EINVAL", "dial unix " .. shown .. ": path contains a NUL byte",
@@ -190,13 +190,30 @@ function TestBadInput:test_path_with_nul_byte()
   end)
 end
 
--- luds never blocks on a name lookup: only numeric hosts and localhost.
-function TestBadInput:test_ip_host_must_be_numeric()
+-- luds never blocks on a name lookup: only numeric hosts and localhost. Each
+-- malformed host:port says what is wrong with it.
+function TestBadInput:test_malformed_host_port()
+  local host = ": invalid host (want a numeric address or localhost)"
+  local port = ": invalid port (want 0 to 65535)"
+  local noport = ": missing port in address (want host:port or [v6]:port)"
+  local brackets = ": missing brackets around IPv6 address (want [v6]:port)"
+  local cases = {
+    { "dial", "tcp", "example.com:80", host }, { "dial", "tcp4", "[::1]:80", host },
+    { "dial", "tcp6", "127.0.0.1:80", host }, { "listen", "tcp", "[zz]:80", host },
+    { "listen", "tcp", "127.0.0.1:65536", port }, { "listen", "tcp", "127.0.0.1:8x", port },
+    { "listen", "tcp", "127.0.0.1:-1", port }, { "dial", "tcp", "[::1]:99999", port },
+    { "listen", "tcp", "127.0.0.1", noport }, { "listen", "tcp", "127.0.0.1:", noport },
+    { "dial", "tcp6", "[::1]", noport }, { "dial", "udp", "[::1]:", noport },
+    { "listen", "tcp", "::1:80", brackets }, { "dial", "tcp6", "fe80::1:80", brackets },
+    { "listen_packet", "udp", "127.0.0.1:70000", port }, { "listen_packet", "udp6", "::1:53", brackets },
+  }
   H.run(function()
-    local want = ": invalid address (want host:port or [v6]:port, numeric or localhost)"
-    H.assert_fails("EINVAL", "dial tcp example.com:80" .. want, luds.dial("tcp", "example.com:80"))
-    H.assert_fails("EINVAL", "listen tcp 127.0.0.1" .. want, luds.listen("tcp", "127.0.0.1"))
-    H.assert_fails("EINVAL", "dial tcp4 [::1]:80" .. want, luds.dial("tcp4", "[::1]:80"))
+    for _, c in ipairs(cases) do
+      local op, network, address, why = table.unpack(c)
+      H.assert_fails("EINVAL", ("%s %s %s%s"):format(op == "listen_packet" and "listen" or op,
+        network, address, why), luds[op](network, address))
+    end
+    H.assert_fails("EINVAL", "listen tcp" .. noport, luds.listen("tcp", ""))
   end)
 end
 
