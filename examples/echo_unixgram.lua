@@ -1,13 +1,31 @@
--- An echo server and client over Unix datagram sockets: every datagram goes
--- back, whole, to the address it came from.
+-- An echo server and client over datagram sockets: every datagram goes back,
+-- whole, to the address it came from. Unix datagrams by default, UDP when
+-- the network is named; the code is the same for both.
 --
---   luds examples/echo_unixgram.lua serve PATH                    serve until SIGINT/SIGTERM
---   luds examples/echo_unixgram.lua ping PATH [MESSAGE] [COUNT]   send MESSAGE COUNT times
---   luds examples/echo_unixgram.lua                               demo: both in one process
+--   luds examples/echo_unixgram.lua serve [NETWORK] ADDRESS                    serve until SIGINT/SIGTERM
+--   luds examples/echo_unixgram.lua ping [NETWORK] ADDRESS [MESSAGE] [COUNT]   send MESSAGE COUNT times
+--   luds examples/echo_unixgram.lua                                            demo: both in one process
+--
+-- NETWORK is unixgram (the default), udp, udp4 or udp6. ADDRESS is a path or
+-- an abstract @name for unixgram, host:port for udp (port 0 lets the kernel
+-- pick one; the "listening on" line tells which). A first argument that names
+-- a luds network is the network, so a socket file called "udp" is given as ./udp.
 local luds = require "luds"
 
+local NETWORKS = { unixgram = true, udp = true, udp4 = true, udp6 = true }
+local LUDS_NETWORKS = {
+  unix = true, unixpacket = true, unixgram = true,
+  tcp = true, tcp4 = true, tcp6 = true, udp = true, udp4 = true, udp6 = true,
+}
+
+-- How long the client waits for each reply: a datagram can be lost (over
+-- udp) and a reply never come.
+local REPLY_TIMEOUT = 5
+
 local function usage()
-  io.stderr:write("usage: luds echo_unixgram.lua [serve PATH | ping PATH [MESSAGE] [COUNT]]\n")
+  io.stderr:write("usage: luds echo_unixgram.lua [serve [NETWORK] ADDRESS | ",
+    "ping [NETWORK] ADDRESS [MESSAGE] [COUNT]]\n",
+    "NETWORK: unixgram (the default), udp, udp4 or udp6\n")
   luds.exit(2)
 end
 
@@ -16,10 +34,19 @@ local function die(err)
   luds.exit(1)
 end
 
--- A datagram socket has no listener: the bound socket itself receives. Its
--- file stays after close (as in Go) unless unlink_on_close is set.
-local function bind(path)
-  local pc, err = luds.listen_packet("unixgram", path, { unlink_on_close = true })
+-- Takes [NETWORK] off the front of the arguments that follow the command;
+-- returns the network and the rest. Another kind's network is a misuse.
+local function network_args(first, ...)
+  if not LUDS_NETWORKS[first] then return "unixgram", first, ... end
+  if not NETWORKS[first] then usage() end
+  return first, ...
+end
+
+-- A datagram socket has no listener: the bound socket itself receives. A
+-- unixgram path's file stays after close (as in Go) unless unlink_on_close
+-- is set; other addresses have no file and ignore it.
+local function bind(network, address)
+  local pc, err = luds.listen_packet(network, address, { unlink_on_close = true })
   if not pc then die(err) end
   print("listening on " .. pc:local_addr())
   return pc
@@ -34,33 +61,38 @@ local function serve(pc)
   end
 end
 
--- The client autobinds an abstract address so that replies need no file.
-local function ping(path, message, count)
-  local conn <close>, err = luds.dial("unixgram", path, { local_address = "" })
+-- A unixgram client autobinds an abstract address and a udp one gets a port,
+-- so the server can answer without a file on either side.
+local function ping(network, address, message, count)
+  local conn <close>, err = luds.dial(network, address)
   if not conn then die(err) end
   for _ = 1, count do
     local ok, werr = conn:write(message)
     if not ok then die(werr) end
     print("sent: " .. message)
+    conn:set_read_deadline(luds.now() + REPLY_TIMEOUT)
     local reply, rerr = conn:read()
     if not reply then die(rerr) end
     print("received: " .. reply)
   end
 end
 
-local cmd, path = arg[1], arg[2]
-if cmd == "serve" and path and not arg[3] then
-  serve(bind(path))
-elseif cmd == "ping" and path and not arg[5] then
-  local count = math.tointeger(tonumber(arg[4] or "3"))
-  if not count or count < 1 then usage() end
-  ping(path, arg[3] or "ping", count)
+local cmd = arg[1]
+if cmd == "serve" then
+  local network, address, extra = network_args(table.unpack(arg, 2))
+  if not address or extra then usage() end
+  serve(bind(network, address))
+elseif cmd == "ping" then
+  local network, address, message, count, extra = network_args(table.unpack(arg, 2))
+  count = math.tointeger(tonumber(count or "3"))
+  if not address or extra or not count or count < 1 then usage() end
+  ping(network, address, message or "ping", count)
 elseif cmd == nil then
   local mktemp <close> = io.popen("mktemp -d")
   local dir = mktemp:read("l")
-  local pc = bind(dir .. "/echo.sock")
+  local pc = bind("unixgram", dir .. "/echo.sock")
   local server = luds.spawn(serve, pc)
-  ping(pc:local_addr(), "ping", 3)
+  ping("unixgram", pc:local_addr(), "ping", 3)
   pc:close() -- removes the socket file; serve then returns
   server:wait()
   os.remove(dir)

@@ -1,19 +1,39 @@
 -- An echo server and client over Unix sequenced-packet sockets: connections
 -- like a stream, messages like datagrams; each message goes back whole.
 --
---   luds examples/echo_unixpacket.lua serve PATH                    serve until SIGINT/SIGTERM
---   luds examples/echo_unixpacket.lua ping PATH [MESSAGE] [COUNT]   send MESSAGE COUNT times
---   luds examples/echo_unixpacket.lua                               demo: both in one process
+--   luds examples/echo_unixpacket.lua serve [NETWORK] ADDRESS                    serve until SIGINT/SIGTERM
+--   luds examples/echo_unixpacket.lua ping [NETWORK] ADDRESS [MESSAGE] [COUNT]   send MESSAGE COUNT times
+--   luds examples/echo_unixpacket.lua                                            demo: both in one process
+--
+-- NETWORK is unixpacket, the only one: no IP network luds speaks keeps
+-- message boundaries on a connection. It is accepted so that the three echo
+-- examples take the same arguments. ADDRESS is a path or an abstract @name.
 local luds = require "luds"
 
+local NETWORKS = { unixpacket = true }
+local LUDS_NETWORKS = {
+  unix = true, unixpacket = true, unixgram = true,
+  tcp = true, tcp4 = true, tcp6 = true, udp = true, udp4 = true, udp6 = true,
+}
+
 local function usage()
-  io.stderr:write("usage: luds echo_unixpacket.lua [serve PATH | ping PATH [MESSAGE] [COUNT]]\n")
+  io.stderr:write("usage: luds echo_unixpacket.lua [serve [NETWORK] ADDRESS | ",
+    "ping [NETWORK] ADDRESS [MESSAGE] [COUNT]]\n",
+    "NETWORK: unixpacket (the default and the only one)\n")
   luds.exit(2)
 end
 
 local function die(err)
   io.stderr:write(err, "\n")
   luds.exit(1)
+end
+
+-- Takes [NETWORK] off the front of the arguments that follow the command;
+-- returns the network and the rest. Another kind's network is a misuse.
+local function network_args(first, ...)
+  if not LUDS_NETWORKS[first] then return "unixpacket", first, ... end
+  if not NETWORKS[first] then usage() end
+  return first, ...
 end
 
 -- read() with no max returns the next message whole, an empty one included;
@@ -25,15 +45,15 @@ local function echo(conn)
   end
 end
 
-local function listen(path)
-  local ln, err = luds.listen("unixpacket", path)
+local function listen(network, address)
+  local ln, err = luds.listen(network, address)
   if not ln then die(err) end
   print("listening on " .. ln:addr())
   return ln
 end
 
-local function ping(path, message, count)
-  local conn <close>, err = luds.dial("unixpacket", path)
+local function ping(network, address, message, count)
+  local conn <close>, err = luds.dial(network, address)
   if not conn then die(err) end
   for _ = 1, count do
     local ok, werr = conn:write(message)
@@ -45,19 +65,22 @@ local function ping(path, message, count)
   end
 end
 
-local cmd, path = arg[1], arg[2]
-if cmd == "serve" and path and not arg[3] then
-  luds.serve(listen(path), echo)
-elseif cmd == "ping" and path and not arg[5] then
-  local count = math.tointeger(tonumber(arg[4] or "3"))
-  if not count or count < 1 then usage() end
-  ping(path, arg[3] or "ping", count)
+local cmd = arg[1]
+if cmd == "serve" then
+  local network, address, extra = network_args(table.unpack(arg, 2))
+  if not address or extra then usage() end
+  luds.serve(listen(network, address), echo)
+elseif cmd == "ping" then
+  local network, address, message, count, extra = network_args(table.unpack(arg, 2))
+  count = math.tointeger(tonumber(count or "3"))
+  if not address or extra or not count or count < 1 then usage() end
+  ping(network, address, message or "ping", count)
 elseif cmd == nil then
   local mktemp <close> = io.popen("mktemp -d")
   local dir = mktemp:read("l")
-  local ln = listen(dir .. "/echo.sock")
+  local ln = listen("unixpacket", dir .. "/echo.sock")
   local server = luds.spawn(luds.serve, ln, echo)
-  ping(ln:addr(), "ping", 3)
+  ping("unixpacket", ln:addr(), "ping", 3)
   ln:close() -- removes the socket file; serve then returns true
   server:wait()
   os.remove(dir)
