@@ -1,7 +1,9 @@
 /* luds.copy(dst, src): Go's io.Copy for stream conns, in C. Bytes go from
- * src's socket to dst's through one buffer owned by the call, never through
- * Lua strings; each side waits for its own readiness and honours its own
- * deadline, so a proxy costs two syscalls per chunk and nothing else. */
+ * src's socket to dst's through a pipe with splice(2), so the kernel moves
+ * pages and nothing is copied through user space; without a pipe (out of
+ * descriptors) through one buffer owned by the call. Never through Lua
+ * strings. Each side waits for its own readiness and honours its own
+ * deadline. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <string.h>
@@ -11,36 +13,66 @@
 #include "sock.h"
 
 #define COPY_BUF (64 * 1024)
+#define SPLICE_MAX (1 << 20)
+#define STATE_MT "luds.copy"
 
 typedef struct copy_state {
-  size_t off, len;       /* bytes read but not yet written */
+  int pipe[2];             /* -1 when copying through data */
+  size_t piped;            /* bytes in the pipe */
+  size_t off, len;         /* bytes in data, not yet written */
   unsigned long long sent; /* total written to dst */
   char data[COPY_BUF];
 } copy_state;
 
-static int copy_fail(lua_State *L, lsock *s, const char *op, int err, const copy_state *c) {
-  lsock_fail(L, s, op, err);
-  lua_pushinteger(L, (lua_Integer)c->sent);
-  return 4;
+static void close_pipe(copy_state *c) {
+  for (int i = 0; i < 2; i++)
+    if (c->pipe[i] >= 0)
+      sock_close(c->pipe[i]);
+  c->pipe[0] = c->pipe[1] = -1;
 }
 
-/* Refills c from src: bytes src's read_line/read_full left buffered first.
- * 1 when c holds bytes, 0 at EOF, -EAGAIN, or -errno. */
-static ssize_t refill(lsock *src, copy_state *c) {
-  size_t n = src->blen < COPY_BUF ? src->blen : COPY_BUF;
-  ssize_t r = (ssize_t)n;
-  if (n > 0) {
+/* The copy's results: the count alone (nret 0) or after the failure triple
+ * on the stack (nret 3). The pipe goes now, not at the next GC. */
+static int finish(lua_State *L, copy_state *c, int nret) {
+  close_pipe(c);
+  lua_pushinteger(L, (lua_Integer)c->sent);
+  return nret + 1;
+}
+
+/* Takes bytes from src: what its read_line/read_full left buffered first,
+ * then into the pipe or data. 1 when some came, 0 at EOF, or -errno. */
+static ssize_t take_in(lsock *src, copy_state *c) {
+  ssize_t r;
+  if (src->blen > 0) {
+    size_t n = src->blen < COPY_BUF ? src->blen : COPY_BUF;
     memcpy(c->data, src->buf + src->boff, n);
     src->boff += n;
     src->blen -= n;
-  } else if (src->drained) {
-    return -EAGAIN;
-  } else if ((r = sock_recv(src->fd, c->data, COPY_BUF)) > 0) {
-    src->drained = (size_t)r < COPY_BUF;
+    c->off = 0, c->len = n;
+    return 1;
   }
-  if (r > 0)
+  if (c->pipe[0] >= 0) {
+    if ((r = sock_splice(src->fd, c->pipe[1], SPLICE_MAX)) > 0)
+      c->piped = (size_t)r;
+    return r > 0 ? 1 : r;
+  }
+  if ((r = sock_recv(src->fd, c->data, COPY_BUF)) > 0)
     c->off = 0, c->len = (size_t)r;
   return r > 0 ? 1 : r;
+}
+
+/* Writes to dst what take_in got; bytes written or -errno. */
+static ssize_t put_out(lsock *dst, copy_state *c) {
+  ssize_t n;
+  if (c->len > 0) {
+    if ((n = sock_send(dst->fd, c->data + c->off, c->len)) > 0)
+      c->off += (size_t)n, c->len -= (size_t)n;
+  } else if ((n = sock_splice(c->pipe[0], dst->fd, c->piped)) > 0) {
+    c->piped -= (size_t)n;
+  }
+  if (n > 0)
+    c->sent += (unsigned long long)n;
+  return n;
 }
 
 /* The stack holds dst, src, the state. Only the first check after a wait
@@ -50,29 +82,30 @@ static int copy_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *dst = lua_touserdata(L, 1), *src = lua_touserdata(L, 2);
   copy_state *c = lua_touserdata(L, 3);
   for (;; status = LUA_OK) {
-    if (c->len == 0) {
+    if (c->len == 0 && c->piped == 0) {
       if (lsock_begin(L, src, status, LOOP_IN, "read"))
-        return lua_pushinteger(L, (lua_Integer)c->sent), 4;
-      ssize_t r = refill(src, c);
+        return finish(L, c, 3);
+      ssize_t r = take_in(src, c);
       if (r == -EAGAIN)
         return lsock_wait(L, src, LOOP_IN, 0, copy_k);
-      if (r == 0)
-        return lua_pushinteger(L, (lua_Integer)c->sent), 1;
-      if (r < 0)
-        return copy_fail(L, src, "read", (int)r, c);
+      if (r <= 0)
+        return finish(L, c, r == 0 ? 0 : lsock_fail(L, src, "read", (int)r));
       status = LUA_OK;
     }
     if (lsock_begin(L, dst, status, LOOP_OUT, "write"))
-      return lua_pushinteger(L, (lua_Integer)c->sent), 4;
-    ssize_t n = sock_send(dst->fd, c->data + c->off, c->len);
+      return finish(L, c, 3);
+    ssize_t n = put_out(dst, c);
     if (n == -EAGAIN)
       return lsock_wait(L, dst, LOOP_OUT, 0, copy_k);
     if (n < 0)
-      return copy_fail(L, dst, "write", (int)n, c);
-    c->off += (size_t)n;
-    c->len -= (size_t)n;
-    c->sent += (unsigned long long)n;
+      return finish(L, c, lsock_fail(L, dst, "write", (int)n));
   }
+}
+
+/* A cancelled copy's pipe is closed when its state is collected. */
+static int state_gc(lua_State *L) {
+  close_pipe(lua_touserdata(L, 1));
+  return 0;
 }
 
 /* luds.copy(dst, src) -> bytes | nil, msg, code, bytes: copies until src
@@ -82,12 +115,19 @@ static int l_copy(lua_State *L) {
   luaL_checkudata(L, 2, CONN_MT);
   lua_settop(L, 2);
   copy_state *c = lua_newuserdatauv(L, sizeof *c, 0);
-  c->off = c->len = 0;
+  c->piped = c->off = c->len = 0;
   c->sent = 0;
+  if (sock_pipe(c->pipe) < 0)
+    c->pipe[0] = c->pipe[1] = -1;
+  luaL_setmetatable(L, STATE_MT);
   return copy_k(L, LUA_OK, 0);
 }
 
 void lcopy_register(lua_State *L) {
+  luaL_newmetatable(L, STATE_MT);
+  lua_pushcfunction(L, state_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
   lua_pushcfunction(L, l_copy);
   lua_setfield(L, -2, "copy");
 }

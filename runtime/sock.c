@@ -240,4 +240,19 @@ int sock_adopt(int fd, sock_kind *kind) {
   return 0;
 }
 
+int sock_pipe(int fds[2]) {
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+    return -errno;
+  fcntl(fds[1], F_SETPIPE_SZ, 1 << 20); /* a smaller pipe works too */
+  return 0;
+}
+
+ssize_t sock_splice(int from, int to, size_t n) {
+  ssize_t r;
+  do
+    r = splice(from, NULL, to, NULL, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : r;
+}
+
 int sock_close_fd(int fd) { return close(fd) < 0 && errno != EINTR ? -errno : 0; }

@@ -71,4 +71,12 @@ typedef struct sock_kind {
 int sock_adopt(int fd, sock_kind *kind);
 int sock_close_fd(int fd);
 
+/* A non-blocking CLOEXEC pipe, widened to 1 MiB where allowed: the
+ * middle of a splice from one socket to another. */
+int sock_pipe(int fds[2]);
+/* Moves up to n bytes from fd `from` to fd `to` in the kernel, one of them
+ * a pipe (splice(2)); 0 at the end of `from`, -EAGAIN when either is not
+ * ready. */
+ssize_t sock_splice(int from, int to, size_t n);
+
 #endif

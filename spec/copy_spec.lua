@@ -169,6 +169,59 @@ function TestCopy:test_copy_into_itself_echoes()
   end)
 end
 
+local PID = tonumber(H.slurp("/proc/self/stat"):match("^(%d+) "))
+
+local function fd_count()
+  collectgarbage()
+  collectgarbage()
+  return tonumber((H.sh(("ls /proc/%d/fd | wc -l"):format(PID))))
+end
+
+-- The pipe a copy splices through is gone when it returns, and when a
+-- cancelled copy is collected.
+function TestCopy:test_no_descriptor_left_behind()
+  H.run(function()
+    local a, b, c, d = pairs_on(self.dir, "unix")
+    local before = fd_count()
+    assert(a:write("first"))
+    a:close_write()
+    lu.assertEquals(luds.copy(c, b), 5)
+    lu.assertEquals(fd_count(), before)
+    lu.assertEquals(d:read_full(5), "first")
+    local copier = luds.spawn(luds.copy, d, c)
+    H.wait_parked(copier)
+    lu.assertEquals(fd_count(), before + 2)
+    copier:cancel()
+    lu.assertEquals(fd_count(), before)
+  end)
+end
+
+-- Out of descriptors for the pipe, copy goes through its buffer: same bytes.
+function TestCopy:test_without_a_pipe()
+  local script = [[
+    local luds = require "luds"
+    local ln = assert(luds.listen("unix", arg[1]))
+    local a = assert(luds.dial("unix", arg[1])); local b = assert(ln:accept())
+    local c = assert(luds.dial("unix", arg[1])); local d = assert(ln:accept())
+    local hold, full = {}, nil
+    for i = 1, 100 do
+      local s, _, code = luds.listen_packet("unixgram", "")
+      if not s then full = code break end
+      hold[i] = s
+    end
+    local data = ("0123456789"):rep(100000)
+    luds.spawn(function() a:write(data) a:close() end)
+    local copier = luds.spawn(function() local n = luds.copy(c, b) c:close() return n end)
+    local got = d:read_full(#data)
+    print(select(2, copier:wait()), got == data, full)
+  ]]
+  local out, err, status = H.exec(("sh -c %s"):format(H.q(("ulimit -n 32 && exec %s -e %s %s")
+    :format(H.q(H.LUDS), H.q(script), H.q(self.dir .. "/nopipe.sock")))))
+  lu.assertEquals(err, "")
+  lu.assertEquals(status, 0)
+  lu.assertEquals(out, "1000000\ttrue\tEMFILE\n")
+end
+
 function TestCopy:test_bad_arguments()
   H.run(function()
     local a, b, c = pairs_on(self.dir, "unix")
