@@ -26,8 +26,8 @@ static int check_fds(lua_State *L, int i, int *fds) {
   for (int k = 0; k < n; k++) {
     lua_geti(L, i, k + 1);
     lsock *s = lsock_test(L, -1);
-    int isint;
-    lua_Integer fd = s ? s->fd : lua_tointegerx(L, -1, &isint);
+    int isint = lua_isinteger(L, -1); /* not "3": a string is no descriptor */
+    lua_Integer fd = s ? s->fd : lua_tointeger(L, -1);
     if ((!s && !isint) || fd < 0 || fd > 0x7fffffff)
       luaL_error(L, "bad descriptor #%d: want an open fd number or luds socket", k + 1);
     fds[k] = (int)fd;
@@ -160,6 +160,7 @@ static int wrap(lua_State *L, runtime *rt, int fd, const char *op) {
   lsock *s = lsock_new(L, rt, net, mt);
   s->fd = s->io.fd = fd;
   s->passcred = kind.type == SOCK_SEQPACKET && sock_passcred(fd) == 0;
+  s->creds = kind.type == SOCK_DGRAM && kind.family == AF_UNIX && kind.passcred;
   return 1;
 }
 
@@ -232,6 +233,14 @@ static int l_listeners_from_env(lua_State *L) {
   }
   if (n < 0)
     return lerror_push(L, "listeners_from_env", NULL, "LISTEN_FDS", n);
+  for (int k = 0; k < n; k++) { /* all or nothing: check before adopting */
+    sock_kind kind;
+    int r = sock_kind_of(LISTEN_FDS_START + k, &kind);
+    if (r < 0 || !network_of(&kind))
+      return lerror_push(L, "listeners_from_env",
+                         lua_pushfstring(L, "fd %d", LISTEN_FDS_START + k), NULL,
+                         r < 0 ? r : -EPROTONOSUPPORT);
+  }
   const char *name = lua_tostring(L, 1);
   for (int k = 0; k < n; k++) {
     if (wrap(L, rt, LISTEN_FDS_START + k, "listeners_from_env") != 1)

@@ -229,10 +229,19 @@ static int get_int(int fd, int opt, int *v) {
   return getsockopt(fd, SOL_SOCKET, opt, v, &len) < 0 ? -errno : 0;
 }
 
-int sock_adopt(int fd, sock_kind *kind) {
+int sock_kind_of(int fd, sock_kind *kind) {
   int r;
   if ((r = get_int(fd, SO_DOMAIN, &kind->family)) < 0 || (r = get_int(fd, SO_TYPE, &kind->type)) < 0 ||
       (r = get_int(fd, SO_ACCEPTCONN, &kind->listening)) < 0)
+    return r;
+  if (kind->family != AF_UNIX || get_int(fd, SO_PASSCRED, &kind->passcred) < 0)
+    kind->passcred = 0; /* an IP socket has no SO_PASSCRED on recent kernels */
+  return 0;
+}
+
+int sock_adopt(int fd, sock_kind *kind) {
+  int r = sock_kind_of(fd, kind);
+  if (r < 0)
     return r;
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)

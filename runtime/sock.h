@@ -63,9 +63,11 @@ ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int max_fds, int 
                       int *nfds, int *flags);
 
 typedef struct sock_kind {
-  int family, type, listening;
+  int family, type, listening, passcred;
 } sock_kind;
 
+/* What socket fd is, changing nothing; -ENOTSOCK, -EBADF. */
+int sock_kind_of(int fd, sock_kind *kind);
 /* Makes fd, a socket the caller now owns, fit for the loop (NONBLOCK,
  * CLOEXEC) and tells what it is; -ENOTSOCK, -EBADF. */
 int sock_adopt(int fd, sock_kind *kind);
