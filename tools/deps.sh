@@ -15,6 +15,7 @@ need liblua5.4-dev test -f /usr/include/lua5.4/lua.h
 need lua-unit test -f /usr/share/lua/5.4/luaunit.lua
 need python3 command -v python3
 need socat command -v socat
+need curl command -v curl
 need valgrind command -v valgrind
 need strace command -v strace
 need luarocks command -v luarocks
