@@ -6,6 +6,7 @@
  * (IP); and addr_format truncates cleanly into any buffer size.
  * Build and run with `make fuzz`. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,6 +108,10 @@ static void fuzz_parse(const addr_net *net, const char *s, size_t len) {
   int r = addr_parse(net, s, len, &a);
   if (r != 0) {
     CHECK(r < 0);
+    if (r == -EINVAL) { /* every refusal gets a reason, read within bounds */
+      int why = addr_diagnose(net, s, len);
+      CHECK(why >= ADDR_MALFORMED && why <= ADDR_BAD_HOST);
+    }
     return;
   }
   CHECK(a.len > 0 && a.len <= sizeof a.ss);
