@@ -169,30 +169,22 @@ function TestCopy:test_copy_into_itself_echoes()
   end)
 end
 
-local PID = tonumber(H.slurp("/proc/self/stat"):match("^(%d+) "))
-
-local function fd_count()
-  collectgarbage()
-  collectgarbage()
-  return tonumber((H.sh(("ls /proc/%d/fd | wc -l"):format(PID))))
-end
-
 -- The pipe a copy splices through is gone when it returns, and when a
 -- cancelled copy is collected.
 function TestCopy:test_no_descriptor_left_behind()
   H.run(function()
     local a, b, c, d = pairs_on(self.dir, "unix")
-    local before = fd_count()
+    local before = H.fd_count()
     assert(a:write("first"))
     a:close_write()
     lu.assertEquals(luds.copy(c, b), 5)
-    lu.assertEquals(fd_count(), before)
+    lu.assertEquals(H.fd_count(), before)
     lu.assertEquals(d:read_full(5), "first")
     local copier = luds.spawn(luds.copy, d, c)
     H.wait_parked(copier)
-    lu.assertEquals(fd_count(), before + 2)
+    lu.assertEquals(H.fd_count(), before + 2)
     copier:cancel()
-    lu.assertEquals(fd_count(), before)
+    lu.assertEquals(H.fd_count(), before)
   end)
 end
 

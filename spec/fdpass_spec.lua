@@ -12,15 +12,6 @@ local function fd_flags(fd)
   return info and tonumber(info:match("flags:%s*(%d+)"), 8)
 end
 
-local PID = tonumber(H.slurp("/proc/self/stat"):match("^(%d+) "))
-
--- How many descriptors this process has open, once garbage sockets are closed.
-local function fd_count()
-  collectgarbage()
-  collectgarbage()
-  return tonumber((H.sh(("ls /proc/%d/fd | wc -l"):format(PID))))
-end
-
 -- A duplicate of fd, made by passing it to ourselves over a socket pair.
 local function dup(dir, fd)
   local a, b, ln = H.pair(dir, "dup.sock")
@@ -184,23 +175,23 @@ function TestFdPass:test_recv_fds_with_more_than_asked()
       local ln <close> = assert(luds.listen(network, path))
       local client <close> = assert(luds.dial(network, path))
       local server <close> = assert(ln:accept())
-      local before = fd_count()
+      local before = H.fd_count()
       lu.assertEquals(client:send_fds("x", { 0, 1, 2 }), 1)
       local data, fds, dropped = server:recv_fds(10, 1)
       lu.assertEquals(data, "x")
       lu.assertEquals(#fds, 1)
       lu.assertTrue(dropped)
-      lu.assertEquals(fd_count(), before + 1)
+      lu.assertEquals(H.fd_count(), before + 1)
       luds.close_fd(fds[1])
       lu.assertEquals(client:send_fds("y", { 0, 1 }), 1)
       data, fds, dropped = server:recv_fds(10, 0)
       lu.assertEquals({ data, fds, dropped }, { "y", {}, true })
-      lu.assertEquals(fd_count(), before)
+      lu.assertEquals(H.fd_count(), before)
       lu.assertEquals(client:send_fds("z", { 0, 1 }), 1)
       data, fds, dropped = server:recv_fds(10, 2)
       lu.assertEquals({ data, #fds, dropped }, { "z", 2, nil })
       for _, fd in ipairs(fds) do lu.assertTrue(luds.close_fd(fd)) end
-      lu.assertEquals(fd_count(), before)
+      lu.assertEquals(H.fd_count(), before)
     end
   end)
 end

@@ -9,22 +9,6 @@ local H = require "helper"
 
 local HANDOFF = H.ROOT .. "/examples/handoff.lua"
 
-local function my_pid()
-  return tonumber(H.slurp("/proc/self/stat"):match("^(%d+) "))
-end
-
--- How many descriptors process pid (default: this one) has open, listed
--- from outside by find(1), leaving out the pipe to the shell that io.popen
--- holds here (both its ends are open until popen has forked). For this
--- process, garbage is collected first: an unreferenced socket would
--- otherwise close whenever the collector gets to it.
-local function fd_count(pid)
-  if not pid then collectgarbage() collectgarbage() end
-  local out = H.sh(("p=$(readlink /proc/$$/fd/1); find /proc/%d/fd -mindepth 1 -maxdepth 1 -printf '%%l\\n'"
-    .. " | grep -Fvxc \"$p\""):format(pid or my_pid()))
-  return assert(tonumber(out), out)
-end
-
 -- Whether descriptor fd of this process is open.
 local function is_open(fd)
   return H.slurp("/proc/self/fdinfo/" .. fd) ~= nil
@@ -134,14 +118,14 @@ function TestHandoff:test_no_descriptor_grows()
     self:ask("warm up")
     local pids = { self.parent.pid, self.workers[1].pid, self.workers[2].pid }
     local before = {}
-    for i, pid in ipairs(pids) do before[i] = fd_count(pid) end
+    for i, pid in ipairs(pids) do before[i] = H.fd_count(pid) end
     for i = 1, 100 do self:ask("n" .. i) end
     -- a client's conn is closed by the parent right after the handoff and by
     -- the worker at end of stream: wait for both, then compare exactly
     local after
     H.wait_for("descriptors back to where they were", function()
       after = {}
-      for i, pid in ipairs(pids) do after[i] = fd_count(pid) end
+      for i, pid in ipairs(pids) do after[i] = H.fd_count(pid) end
       return after[1] == before[1] and after[2] == before[2] and after[3] == before[3]
     end)
     lu.assertEquals(after, before)
@@ -199,7 +183,7 @@ TestMaxFds = H.suite()
 -- (by the kernel), so exactly the returned ones are new here, and a third
 -- value true says so; with room for all there is no third value.
 function TestMaxFds:check(a, b, max_fds, want_n, want_dropped)
-  local before = fd_count()
+  local before = H.fd_count()
   lu.assertEquals(a:send_fds("three", { a, a:fd(), a }), 5)
   local got = table.pack(b:recv_fds(nil, max_fds))
   lu.assertEquals(got.n, want_dropped and 3 or 2)
@@ -207,9 +191,9 @@ function TestMaxFds:check(a, b, max_fds, want_n, want_dropped)
   lu.assertEquals(data, "three")
   lu.assertEquals(#fds, want_n)
   lu.assertEquals(dropped, want_dropped)
-  lu.assertEquals(fd_count(), before + want_n)
+  lu.assertEquals(H.fd_count(), before + want_n)
   for _, fd in ipairs(fds) do lu.assertTrue(luds.close_fd(fd)) end
-  lu.assertEquals(fd_count(), before)
+  lu.assertEquals(H.fd_count(), before)
 end
 
 function TestMaxFds:test_seqpacket()
@@ -245,17 +229,17 @@ function TestMaxFds:test_253_works_254_raises()
     local a, b = packet_pair(self.dir)
     local many = {}
     for i = 1, 253 do many[i] = a:fd() end
-    local before = fd_count()
+    local before = H.fd_count()
     lu.assertEquals(a:send_fds("many", many), 4)
     local got = table.pack(b:recv_fds())
     lu.assertEquals({ got.n, got[1], #got[2] }, { 2, "many", 253 })
     local fds = got[2]
-    lu.assertEquals(fd_count(), before + 253)
+    lu.assertEquals(H.fd_count(), before + 253)
     for _, fd in ipairs(fds) do lu.assertTrue(luds.close_fd(fd)) end
-    lu.assertEquals(fd_count(), before)
+    lu.assertEquals(H.fd_count(), before)
     many[254] = a:fd()
     H.assert_raises({ "too many descriptors" }, a.send_fds, a, "many", many)
-    lu.assertEquals(fd_count(), before)
+    lu.assertEquals(H.fd_count(), before)
   end)
 end
 

@@ -64,6 +64,23 @@ function H.slurp(path)
   return s
 end
 
+-- This process's pid, as the kernel knows it.
+function H.pid()
+  return tonumber(H.slurp("/proc/self/stat"):match("^(%d+) "))
+end
+
+-- How many descriptors process pid (default: this one) has open, listed
+-- from outside by find(1), leaving out the pipe to the shell that io.popen
+-- holds here (both its ends are open until popen has forked). For this
+-- process, garbage is collected first: an unreferenced socket would
+-- otherwise close whenever the collector gets to it.
+function H.fd_count(pid)
+  if not pid then collectgarbage() collectgarbage() end
+  local out = H.sh(("p=$(readlink /proc/$$/fd/1); find /proc/%d/fd -mindepth 1 -maxdepth 1 -printf '%%l\\n'"
+    .. " | grep -Fvxc \"$p\""):format(pid or H.pid()))
+  return assert(tonumber(out), out)
+end
+
 function H.spit(path, data)
   local f = assert(io.open(path, "wb"))
   assert(f:write(data))

@@ -15,11 +15,6 @@ local NOTIFY = H.ROOT .. "/examples/notify.lua"
 local NOBODY, NOGROUP = 65534, 65534
 local USAGE = "usage: luds notify.lua [send [MESSAGE...] | listen ADDRESS]\n"
 
--- The pid of this process, from the kernel's point of view.
-local function my_pid()
-  return tonumber(H.slurp("/proc/self/stat"):match("^(%d+) "))
-end
-
 -- Sends one datagram from python3 to path (or "@name"); returns its pid.
 local PY_SEND = [[
 import os, socket, sys
@@ -57,11 +52,11 @@ function TestPasscred:test_own_datagram_carries_own_credentials()
     local data, from, cred = pc:read_from()
     lu.assertEquals(data, "hello")
     lu.assertEquals(from, c:local_addr())
-    lu.assertEquals(cred, { pid = my_pid(), uid = 0, gid = 0 })
+    lu.assertEquals(cred, { pid = H.pid(), uid = 0, gid = 0 })
     -- an empty datagram carries them too
     lu.assertEquals(c:write(""), 0)
     lu.assertEquals(table.pack(pc:read_from(10)),
-      { n = 3, "", c:local_addr(), { pid = my_pid(), uid = 0, gid = 0 } })
+      { n = 3, "", c:local_addr(), { pid = H.pid(), uid = 0, gid = 0 } })
   end)
 end
 
@@ -79,7 +74,7 @@ function TestPasscred:test_without_passcred_two_values()
     lu.assertEquals(apc:local_addr(), abstract)
     c:write_to("y", abstract)
     lu.assertEquals(table.pack(apc:read_from()),
-      { n = 3, "y", c:local_addr(), { pid = my_pid(), uid = 0, gid = 0 } })
+      { n = 3, "y", c:local_addr(), { pid = H.pid(), uid = 0, gid = 0 } })
   end)
 end
 
