@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench.sh: what `make bench` runs. Owns building loadgen and ref_server,
-# running every column against the C reference server and the luds example
-# servers in alternation, and printing the comparison table plus the idle
-# memory cost per connection.
+# bench.sh: what `make bench` runs. Owns building loadgen, ref_server and
+# ref_proxy, running every column against the C reference server and the
+# luds example servers in alternation, and printing the comparison table plus
+# the idle memory cost per connection. The proxy columns put ref_proxy or
+# examples/proxy.lua (luds.copy) in front of the C echo server.
 #
 # Environment:
 #   BENCH_QUICK=1        1 repetition of 1 s per run (quick check)
@@ -34,9 +35,12 @@ COLUMNS=(
     "bulk MB/s|bulk|unix|echo_unix.lua|mb_per_sec"
     "dgram c=1|dgram -c 1|unixgram|echo_unixgram.lua|ops_per_sec"
     "seqpacket c=1|seqpacket -c 1|unixpacket|echo_unixpacket.lua|ops_per_sec"
+    "proxy c=100|pingpong -c 100|proxy|proxy.lua|ops_per_sec"
+    "proxy bulk MB/s|bulk|proxy|proxy.lua|mb_per_sec"
 )
 
 SERVER_PID=
+BACKEND_PID=
 RUN_DIR=
 RESULT=
 FAILURES=0
@@ -45,6 +49,7 @@ log() { printf '%s\n' "$*" >&2; }
 
 cleanup() {
     [[ -n $SERVER_PID ]] && stop_server "$SERVER_PID"
+    [[ -n $BACKEND_PID ]] && stop_backend
     [[ -n $RUN_DIR ]] && rm -rf "$RUN_DIR"
     return 0
 }
@@ -53,6 +58,7 @@ build_tools() {
     mkdir -p "$OUT"
     cc "${CFLAGS[@]}" -o "$OUT/loadgen" bench/loadgen.c
     cc "${CFLAGS[@]}" -o "$OUT/ref_server" bench/ref_server.c
+    cc "${CFLAGS[@]}" -pthread -o "$OUT/ref_proxy" bench/ref_proxy.c
     (( ${#PEERS[@]} == 0 )) || peers_init
 }
 
@@ -88,10 +94,15 @@ available() {
     esac
 }
 
-# start_server WHO KIND EXAMPLE PATH LOG: sets SERVER_PID.
+# start_server WHO KIND EXAMPLE PATH LOG: sets SERVER_PID. A proxy relays
+# to the C echo server on PATH.backend (started first: see start_backend).
 start_server() {
     local cmd
-    if [[ $1 != C && $1 != luds ]]; then
+    if [[ $2 == proxy && $1 == C ]]; then
+        cmd=("$OUT/ref_proxy" "$4" "$4.backend")
+    elif [[ $2 == proxy ]]; then
+        cmd=("$LUDS" "examples/$3" unix "$4" unix "$4.backend")
+    elif [[ $1 != C && $1 != luds ]]; then
         peer_cmd "$1" "$2" "$4"
         cmd=("${PEER_CMD[@]}")
     elif [[ $1 == C ]]; then
@@ -105,6 +116,20 @@ start_server() {
     # shellcheck disable=SC2046
     $(pin 0) "${cmd[@]}" >"$5" 2>&1 &
     SERVER_PID=$!
+}
+
+# start_backend PATH LOG: the C echo server behind a proxy; sets BACKEND_PID.
+start_backend() {
+    # shellcheck disable=SC2046
+    $(pin 1) "$OUT/ref_server" unix "$1" >"$2" 2>&1 &
+    BACKEND_PID=$!
+    wait_socket "$1" "$BACKEND_PID"
+}
+
+stop_backend() {
+    local pid=$BACKEND_PID
+    stop_server "$pid"
+    BACKEND_PID=
 }
 
 wait_socket() {
@@ -157,8 +182,14 @@ run_one() {
     RUN_DIR=$(mktemp -d)
     local sock=$RUN_DIR/s.sock mode=$1
     shift
+    if [[ $kind == proxy ]] && ! start_backend "$sock.backend" "$RUN_DIR/backend.log"; then
+        log "  C echo server behind the proxy did not come up"
+        rc=1
+    fi
     start_server "$who" "$kind" "$example" "$sock" "$RUN_DIR/server.log"
-    if ! wait_socket "$sock" "$SERVER_PID"; then
+    if (( rc )); then
+        :
+    elif ! wait_socket "$sock" "$SERVER_PID"; then
         log "  $who server did not come up: $(tail -n 3 "$RUN_DIR/server.log")"
         rc=1
     else
@@ -170,6 +201,7 @@ run_one() {
         check_errors "$who" "$line"
     fi
     stop_server "$SERVER_PID"
+    [[ -z $BACKEND_PID ]] || stop_backend
     rm -rf "$RUN_DIR"
     RUN_DIR=
     (( rc == 0 )) || FAILURES=$((FAILURES + 1))
@@ -307,7 +339,8 @@ main() {
     done
     printf '\n%s\n' "$head"
     printf '%s\n' "${TABLE[@]}"
-    printf '(ops/s = round trips per second; bulk in MB/s of verified echo)\n'
+    printf '(ops/s = round trips per second; bulk in MB/s of verified echo; proxy: through\n'
+    printf ' ref_proxy or examples/proxy.lua to the C echo server)\n'
     (( ${#PEERS[@]} == 0 )) || peers_legend
     printf '\nidle memory, %s connections to the stream echo server:\n' "$IDLE_CONNS"
     printf '%s\n' "${IDLE[@]}"
