@@ -223,9 +223,9 @@ static int l_listeners_from_env(lua_State *L) {
   int ours, n = passed_count(&ours);
   const char *names = getenv("LISTEN_FDNAMES");
   lua_settop(L, 0);
-  lua_pushstring(L, names ? names : ""); /* 1: copied before unsetenv */
-  lua_createtable(L, n > 0 ? n : 0, 0);  /* 2 */
-  lua_newtable(L);                       /* 3 */
+  lua_pushstring(L, names ? names : "");            /* 1: copied before unsetenv */
+  lua_createtable(L, n > 0 && n < 64 ? n : 0, 0); /* 2: n is not checked yet */
+  lua_newtable(L);                                  /* 3 */
   if (ours) {
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");

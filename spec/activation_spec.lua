@@ -358,6 +358,11 @@ print(list, msg, code, flags(3))
       lu.assertEquals({ out, err, status }, { "nil\tlisteners_from_env LISTEN_FDS: invalid argument\tEINVAL\t"
         .. "nonblock=false cloexec=false\n", "", 0 }, "LISTEN_FDS=" .. bad)
     end
+    -- a huge count is checked descriptor by descriptor, never allocated for
+    os.remove(path)
+    out, err, status = H.exec(activate({ "unix=" .. path }, luds_e(script), { fds = "2147483000" }))
+    lu.assertEquals({ out, err, status }, { "nil\tlisteners_from_env fd 4: socket operation on "
+      .. "non-socket\tENOTSOCK\tnonblock=false cloexec=false\n", "", 0 })
   end, 20)
 end
 
