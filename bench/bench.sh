@@ -58,7 +58,7 @@ build_tools() {
     mkdir -p "$OUT"
     cc "${CFLAGS[@]}" -o "$OUT/loadgen" bench/loadgen.c
     cc "${CFLAGS[@]}" -o "$OUT/ref_server" bench/ref_server.c
-    cc "${CFLAGS[@]}" -pthread -o "$OUT/ref_proxy" bench/ref_proxy.c
+    cc "${CFLAGS[@]}" -o "$OUT/ref_proxy" bench/ref_proxy.c
     (( ${#PEERS[@]} == 0 )) || peers_init
 }
 
