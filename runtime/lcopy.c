@@ -1,9 +1,10 @@
-/* luds.copy(dst, src): Go's io.Copy for stream conns, in C. Bytes go from
- * src's socket to dst's through a pipe with splice(2), so the kernel moves
- * pages and nothing is copied through user space; without a pipe (out of
- * descriptors) through one buffer owned by the call. Never through Lua
- * strings. Each side waits for its own readiness and honours its own
- * deadline. */
+/* luds.copy(dst, src): Go's io.Copy for stream conns, in C, never through
+ * Lua strings. Bytes go from src's socket to dst's through one buffer owned
+ * by the call (recv and send: cheapest for small messages) until a read
+ * fills it; from then on through a pipe with splice(2), so the kernel moves
+ * the pages of a bulk transfer and nothing is copied through user space
+ * (out of descriptors for the pipe, the buffer goes on). Each side waits
+ * for its own readiness and honours its own deadline. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@
 #define STATE_MT "luds.copy"
 
 typedef struct copy_state {
-  int pipe[2];             /* -1 when copying through data */
+  int pipe[2];             /* -1 while copying through data */
+  int tried_pipe;          /* a full read asked for a pipe once */
   size_t piped;            /* bytes in the pipe */
   size_t off, len;         /* bytes in data, not yet written */
   unsigned long long sent; /* total written to dst */
@@ -40,7 +42,8 @@ static int finish(lua_State *L, copy_state *c, int nret) {
 }
 
 /* Takes bytes from src: what its read_line/read_full left buffered first,
- * then into the pipe or data. 1 when some came, 0 at EOF, or -errno. */
+ * then into the pipe or data. 1 when some came, 0 at EOF, or -errno. Less
+ * than asked marks src drained, as a short conn:read does. */
 static ssize_t take_in(lsock *src, copy_state *c) {
   ssize_t r;
   if (src->blen > 0) {
@@ -51,14 +54,24 @@ static ssize_t take_in(lsock *src, copy_state *c) {
     c->off = 0, c->len = n;
     return 1;
   }
-  if (c->pipe[0] >= 0) {
-    if ((r = sock_splice(src->fd, c->pipe[1], SPLICE_MAX)) > 0)
-      c->piped = (size_t)r;
-    return r > 0 ? 1 : r;
+  if (src->drained) /* as in conn:read: skip the recv that would fail */
+    return -EAGAIN;
+  if (c->len == 0 && c->off == COPY_BUF && !c->tried_pipe) { /* bulk: splice */
+    c->tried_pipe = 1;
+    if (sock_pipe(c->pipe) < 0)
+      c->pipe[0] = c->pipe[1] = -1;
   }
-  if ((r = sock_recv(src->fd, c->data, COPY_BUF)) > 0)
+  int piping = c->pipe[0] >= 0;
+  size_t want = piping ? SPLICE_MAX : COPY_BUF;
+  r = piping ? sock_splice(src->fd, c->pipe[1], want) : sock_recv(src->fd, c->data, want);
+  if (r <= 0)
+    return r;
+  src->drained = (size_t)r < want;
+  if (piping)
+    c->piped = (size_t)r;
+  else
     c->off = 0, c->len = (size_t)r;
-  return r > 0 ? 1 : r;
+  return 1;
 }
 
 /* Writes to dst what take_in got; bytes written or -errno. */
@@ -117,8 +130,8 @@ static int l_copy(lua_State *L) {
   copy_state *c = lua_newuserdatauv(L, sizeof *c, 0);
   c->piped = c->off = c->len = 0;
   c->sent = 0;
-  if (sock_pipe(c->pipe) < 0)
-    c->pipe[0] = c->pipe[1] = -1;
+  c->pipe[0] = c->pipe[1] = -1;
+  c->tried_pipe = 0;
   luaL_setmetatable(L, STATE_MT);
   return copy_k(L, LUA_OK, 0);
 }

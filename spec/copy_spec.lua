@@ -169,8 +169,8 @@ function TestCopy:test_copy_into_itself_echoes()
   end)
 end
 
--- The pipe a copy splices through is gone when it returns, and when a
--- cancelled copy is collected.
+-- A bulk copy opens a pipe to splice through (small ones never do); it is
+-- gone when the copy returns, and when a cancelled copy is collected.
 function TestCopy:test_no_descriptor_left_behind()
   H.run(function()
     local a, b, c, d = pairs_on(self.dir, "unix")
@@ -178,13 +178,20 @@ function TestCopy:test_no_descriptor_left_behind()
     assert(a:write("first"))
     a:close_write()
     lu.assertEquals(luds.copy(c, b), 5)
-    lu.assertEquals(H.fd_count(), before)
     lu.assertEquals(d:read_full(5), "first")
-    local copier = luds.spawn(luds.copy, d, c)
+    lu.assertEquals(H.fd_count(), before)
+    local e, f, g, h = pairs_on(self.dir, "unix")
+    before = H.fd_count()
+    local bulk = H.pattern(1024 * 1024)
+    local copier = luds.spawn(luds.copy, g, f)
+    local writer = luds.spawn(e.write, e, bulk)
+    lu.assertEquals(h:read_full(#bulk), bulk)
+    lu.assertEquals({ writer:wait(5) }, { true, #bulk })
     H.wait_parked(copier)
     lu.assertEquals(H.fd_count(), before + 2)
     copier:cancel()
     lu.assertEquals(H.fd_count(), before)
+    for _, s in ipairs({ a, b, c, d, e, f, g, h }) do s:close() end
   end)
 end
 
