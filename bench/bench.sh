@@ -27,16 +27,21 @@ IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
 read -r -a PEERS <<<"${BENCH_PEERS:-}"
 CFLAGS=(-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror)
 
-# name|loadgen mode and args|server kind|luds example|result key
+# name|loadgen mode and args|server kind|luds script|result key. The stream
+# example echoes with luds.copy; the r/w columns run the same test against a
+# Lua read/write loop (bench/echo_rw.lua).
 COLUMNS=(
-    "pingpong c=1|pingpong -c 1|unix|echo_unix.lua|ops_per_sec"
-    "pingpong c=100|pingpong -c 100|unix|echo_unix.lua|ops_per_sec"
-    "pingpong c=1000|pingpong -c 1000|unix|echo_unix.lua|ops_per_sec"
-    "bulk MB/s|bulk|unix|echo_unix.lua|mb_per_sec"
-    "dgram c=1|dgram -c 1|unixgram|echo_unixgram.lua|ops_per_sec"
-    "seqpacket c=1|seqpacket -c 1|unixpacket|echo_unixpacket.lua|ops_per_sec"
-    "proxy c=100|pingpong -c 100|proxy|proxy.lua|ops_per_sec"
-    "proxy bulk MB/s|bulk|proxy|proxy.lua|mb_per_sec"
+    "pingpong c=1|pingpong -c 1|unix|examples/echo_unix.lua|ops_per_sec"
+    "pingpong c=100|pingpong -c 100|unix|examples/echo_unix.lua|ops_per_sec"
+    "pingpong c=1000|pingpong -c 1000|unix|examples/echo_unix.lua|ops_per_sec"
+    "bulk MB/s|bulk|unix|examples/echo_unix.lua|mb_per_sec"
+    "r/w c=100|pingpong -c 100|unix|bench/echo_rw.lua|ops_per_sec"
+    "r/w c=1000|pingpong -c 1000|unix|bench/echo_rw.lua|ops_per_sec"
+    "r/w bulk MB/s|bulk|unix|bench/echo_rw.lua|mb_per_sec"
+    "dgram c=1|dgram -c 1|unixgram|examples/echo_unixgram.lua|ops_per_sec"
+    "seqpacket c=1|seqpacket -c 1|unixpacket|examples/echo_unixpacket.lua|ops_per_sec"
+    "proxy c=100|pingpong -c 100|proxy|examples/proxy.lua|ops_per_sec"
+    "proxy bulk MB/s|bulk|proxy|examples/proxy.lua|mb_per_sec"
 )
 
 SERVER_PID=
@@ -82,7 +87,7 @@ alive() {
 }
 
 luds_available() {
-    [[ -n ${LUDS_SERVER_CMD:-} ]] || [[ -x $LUDS && -f examples/$1 ]]
+    [[ -n ${LUDS_SERVER_CMD:-} ]] || [[ -x $LUDS && -f $1 ]]
 }
 
 # available WHO KIND EXAMPLE: whether WHO has a server for this column.
@@ -90,7 +95,7 @@ available() {
     case $1 in
         C) return 0 ;;
         luds) luds_available "$3" ;;
-        *) peer_supports "$1" "$2" ;;
+        *) [[ $3 != bench/echo_rw.lua ]] && peer_supports "$1" "$2" ;; # theirs are loops already
     esac
 }
 
@@ -101,7 +106,7 @@ start_server() {
     if [[ $2 == proxy && $1 == C ]]; then
         cmd=("$OUT/ref_proxy" "$4" "$4.backend")
     elif [[ $2 == proxy ]]; then
-        cmd=("$LUDS" "examples/$3" unix "$4" unix "$4.backend")
+        cmd=("$LUDS" "$3" unix "$4" unix "$4.backend")
     elif [[ $1 != C && $1 != luds ]]; then
         peer_cmd "$1" "$2" "$4"
         cmd=("${PEER_CMD[@]}")
@@ -111,7 +116,7 @@ start_server() {
         read -r -a cmd <<<"$LUDS_SERVER_CMD"
         cmd+=("$2" "$4")
     else
-        cmd=("$LUDS" "examples/$3" serve "$4")
+        cmd=("$LUDS" "$3" serve "$4")
     fi
     # shellcheck disable=SC2046
     $(pin 0) "${cmd[@]}" >"$5" 2>&1 &
@@ -278,7 +283,7 @@ bench_column() {
 # bench_idle WHO: N idle connections, one echoed byte each; prints KiB/conn.
 bench_idle() {
     local who=$1 res n=$IDLE_CONNS w=$(( ${#PEERS[@]} ? 9 : 6 ))
-    if [[ $who == luds ]] && ! luds_available echo_unix.lua; then
+    if [[ $who == luds ]] && ! luds_available examples/echo_unix.lua; then
         IDLE+=("$(printf "%-${w}s n/a (no luds server)" "$who")")
         return
     fi
@@ -291,7 +296,7 @@ bench_idle() {
     fi
     RUN_DIR=$(mktemp -d)
     local sock=$RUN_DIR/s.sock
-    start_server "$who" unix echo_unix.lua "$sock" "$RUN_DIR/server.log"
+    start_server "$who" unix examples/echo_unix.lua "$sock" "$RUN_DIR/server.log"
     if ! wait_socket "$sock" "$SERVER_PID"; then
         log "  idle [$who] server did not come up: $(tail -n 3 "$RUN_DIR/server.log")"
         IDLE+=("$(printf "%-${w}s failed" "$who")")

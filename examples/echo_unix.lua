@@ -38,13 +38,12 @@ local function network_args(first, ...)
   return first, ...
 end
 
--- Sends everything the client sends back to it, until end of stream or an error.
+-- Sends everything the client sends back to it, until end of stream or an error:
+-- luds.copy of the conn into itself (Go's io.Copy(conn, conn)), in C. The same
+-- in Lua is `repeat local d = conn:read() until not d or not conn:write(d)`.
 -- luds.serve closes the connection when this returns.
 local function echo(conn)
-  while true do
-    local data = conn:read()
-    if not data or not conn:write(data) then return end
-  end
+  luds.copy(conn, conn)
 end
 
 local function listen(network, address)
