@@ -158,15 +158,21 @@ static int wrap(lua_State *L, runtime *rt, int fd, const char *op) {
     return lerror_push(L, op, NULL, NULL, r < 0 ? r : -EPROTONOSUPPORT);
   const char *mt = kind.listening ? LISTENER_MT : kind.type == SOCK_STREAM ? CONN_MT : PACKET_MT;
   lsock *s = lsock_new(L, rt, net, mt);
-  s->fd = s->io.fd = fd;
+  lsock_attach(s, fd);
   s->passcred = kind.type == SOCK_SEQPACKET && sock_passcred(fd) == 0;
   s->creds = kind.type == SOCK_DGRAM && kind.family == AF_UNIX && kind.passcred;
   return 1;
 }
 
-static int checkfd(lua_State *L, int i) {
+/* Argument i as a descriptor that no luds socket owns: wrapping or closing
+ * one that does would leave two owners, and the second close would hit
+ * whatever reuses the number. */
+static int checkfd(lua_State *L, runtime *rt, int i) {
   lua_Integer fd = luaL_checkinteger(L, i);
   luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, i, "not a descriptor");
+  if (rt_owns(rt, (int)fd))
+    luaL_argerror(L, i, lua_pushfstring(L, "fd %d belongs to a luds socket (use its methods)",
+                                        (int)fd));
   return (int)fd;
 }
 
@@ -174,7 +180,8 @@ static int checkfd(lua_State *L, int i) {
  * descriptor, or one inherited), its network told by the socket itself |
  * nil, msg, code, in which case fd stays the caller's. */
 static int l_wrap(lua_State *L) {
-  return wrap(L, lua_touserdata(L, lua_upvalueindex(1)), checkfd(L, 1), "wrap");
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  return wrap(L, rt, checkfd(L, rt, 1), "wrap");
 }
 
 /* The count in LISTEN_FDS if LISTEN_PID is this process (*ours is set), 0
@@ -235,6 +242,9 @@ static int l_listeners_from_env(lua_State *L) {
     return lerror_push(L, "listeners_from_env", NULL, "LISTEN_FDS", n);
   for (int k = 0; k < n; k++) { /* all or nothing: check before adopting */
     sock_kind kind;
+    if (rt_owns(rt, LISTEN_FDS_START + k))
+      return luaL_error(L, "listeners_from_env: fd %d already belongs to a luds socket",
+                        LISTEN_FDS_START + k);
     int r = sock_kind_of(LISTEN_FDS_START + k, &kind);
     if (r < 0 || !network_of(&kind))
       return lerror_push(L, "listeners_from_env",
@@ -256,7 +266,7 @@ static int l_listeners_from_env(lua_State *L) {
 
 /* luds.close_fd(fd) -> true | nil, msg, code: for received descriptors. */
 static int l_close_fd(lua_State *L) {
-  int r = sock_close_fd(checkfd(L, 1));
+  int r = sock_close_fd(checkfd(L, lua_touserdata(L, lua_upvalueindex(1)), 1));
   if (r < 0)
     return lerror_push(L, "close_fd", NULL, NULL, r);
   lua_pushboolean(L, 1);

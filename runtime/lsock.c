@@ -41,6 +41,11 @@ static void on_shutdown(rt_closer *c) {
   lsock_shut((lsock *)((char *)c - offsetof(lsock, closer)));
 }
 
+void lsock_attach(lsock *s, int fd) {
+  s->fd = s->io.fd = fd;
+  rt_own(s->rt, fd, 1);
+}
+
 lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt) {
   lsock *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
@@ -103,6 +108,7 @@ void lsock_shut(lsock *s) {
     task_wake(s->writer, WAKE_READY);
   rt_remove_closer(&s->closer);
   free_path(s);
+  rt_own(s->rt, s->fd, 0);
   sock_close(s->fd);
   s->fd = s->io.fd = -1;
   free(s->buf);
@@ -220,7 +226,7 @@ int lsock_open(lua_State *L, lsock *s, int family) {
     fd = sock_open(family, s->net->type);
   if (fd < 0)
     return fd;
-  s->fd = s->io.fd = fd;
+  lsock_attach(s, fd);
   if (s->net->type != SOCK_SEQPACKET && !s->creds)
     return 0;
   s->passcred = 1;
@@ -444,7 +450,7 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx) {
     return lsock_wait(L, ln, LOOP_IN, ctx, accept_k);
   if (fd < 0)
     return lsock_fail(L, ln, "accept", fd);
-  c->fd = c->io.fd = fd;
+  lsock_attach(c, fd);
   if (ln->net->family != AF_UNIX)
     sock_nodelay(fd);
   if (ln->passcred) /* inherited on recent kernels; this covers older ones */

@@ -36,6 +36,8 @@ typedef struct lsock {
 
 /* Pushes a new closed socket object with metatable mt. */
 lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt);
+/* Gives s its descriptor, recorded as owned (see rt_own). */
+void lsock_attach(lsock *s, int fd);
 /* The luds socket (of any kind) at index i, or NULL. */
 lsock *lsock_test(lua_State *L, int i);
 /* The socket at index 1 of a method: its metatable must be the method's

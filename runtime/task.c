@@ -263,6 +263,30 @@ char *rt_scratch(lua_State *L, runtime *rt, size_t n) {
   return p + SCRATCH_SKEW;
 }
 
+void rt_own(runtime *rt, int fd, int on) {
+  size_t byte = (size_t)fd / 8;
+  if (fd < 0 || rt->closed || (!on && byte >= rt->owned_bytes))
+    return;
+  if (byte >= rt->owned_bytes) {
+    size_t n = rt->owned_bytes ? rt->owned_bytes : 128;
+    while (n <= byte)
+      n *= 2;
+    unsigned char *p = realloc(rt->owned, n);
+    if (!p)
+      return;
+    memset(p + rt->owned_bytes, 0, n - rt->owned_bytes);
+    rt->owned = p;
+    rt->owned_bytes = n;
+  }
+  unsigned char bit = (unsigned char)(1u << (fd % 8));
+  rt->owned[byte] = on ? rt->owned[byte] | bit : rt->owned[byte] & ~bit;
+}
+
+int rt_owns(const runtime *rt, int fd) {
+  size_t byte = (size_t)fd / 8;
+  return fd >= 0 && byte < rt->owned_bytes && (rt->owned[byte] >> (fd % 8)) & 1;
+}
+
 static int rt_gc(lua_State *L) {
   runtime *rt = lua_touserdata(L, 1);
   if (rt->closed)
@@ -271,6 +295,9 @@ static int rt_gc(lua_State *L) {
   loop_free(&rt->lp);
   free(rt->scratch);
   rt->scratch = NULL;
+  free(rt->owned);
+  rt->owned = NULL;
+  rt->owned_bytes = 0;
   return 0;
 }
 

@@ -48,6 +48,8 @@ struct runtime {
   char *scratch;
   size_t scratch_cap;
   size_t max_packet; /* the longest message a packet read may meet */
+  unsigned char *owned; /* bitset of the fds this runtime's sockets own */
+  size_t owned_bytes;
 };
 
 /* The runtime of L, or NULL if it has none yet (never raises). */
@@ -56,6 +58,11 @@ runtime *rt_find(lua_State *L);
 runtime *rt_get(lua_State *L);
 /* A buffer of at least n bytes, valid until the next call; raises on ENOMEM. */
 char *rt_scratch(lua_State *L, runtime *rt, size_t n);
+/* Records that a socket object owns fd (on) or no longer does (off), so
+ * that luds.wrap and luds.close_fd can refuse it. Best effort: without
+ * memory to grow the record, fd goes unrecorded. */
+void rt_own(runtime *rt, int fd, int on);
+int rt_owns(const runtime *rt, int fd);
 void rt_add_closer(runtime *rt, rt_closer *c);
 void rt_remove_closer(rt_closer *c);
 /* Closes every registered closer and stops the scheduler with code. */

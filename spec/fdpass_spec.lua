@@ -107,6 +107,10 @@ function TestFdPass:test_bad_inputs()
     H.assert_fails("EBADF", "wrap: bad file descriptor", luds.wrap(999999))
     H.assert_raises({ "bad argument #1", "not a descriptor" }, luds.wrap, -1)
     H.assert_raises({ "bad argument #1", "number expected, got table" }, luds.wrap, {})
+    -- a descriptor a luds socket owns is not to be adopted or closed twice
+    local owner = "fd " .. server:fd() .. " belongs to a luds socket (use its methods)"
+    H.assert_raises({ "bad argument #1", owner }, luds.wrap, server:fd())
+    H.assert_raises({ "bad argument #1", owner }, luds.close_fd, server:fd())
     H.assert_raises({ "bad argument #1", "not a descriptor" }, luds.close_fd, -3)
     client:close()
     H.assert_fails("CLOSED", nil, client:send_fds("x", { 0 }))
