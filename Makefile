@@ -26,6 +26,8 @@ BINDIR := $(PREFIX)/bin
 LIBDIR := $(PREFIX)/lib
 INCDIR := $(PREFIX)/include
 MANDIR := $(PREFIX)/share/man/man1
+EXDIR := $(PREFIX)/share/luds/examples
+EXAMPLES := $(wildcard examples/*.lua) $(wildcard examples/systemd/*)
 LUA_CMOD ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_LMOD ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
@@ -94,6 +96,9 @@ install: all
 	install -m 644 doc/luds.1 $(DESTDIR)$(MANDIR)/luds.1
 	install -m 755 $(BUILD)/luds.so $(DESTDIR)$(LUA_CMOD)/luds.so
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_LMOD)/luds/
+	install -d $(DESTDIR)$(EXDIR)/systemd
+	install -m 644 $(filter-out examples/systemd/%,$(EXAMPLES)) $(DESTDIR)$(EXDIR)/
+	install -m 644 $(filter examples/systemd/%,$(EXAMPLES)) $(DESTDIR)$(EXDIR)/systemd/
 
 # What luarocks installs (luds-scm-1.rockspec): the module, the Lua modules
 # and the binary, into the directories luarocks names.
@@ -108,8 +113,10 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/libluds.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libluds.so $(DESTDIR)$(INCDIR)/luds.h \
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc $(DESTDIR)$(MANDIR)/luds.1 \
-	  $(DESTDIR)$(LUA_CMOD)/luds.so $(LUA_MODULES:lua/luds/%=$(DESTDIR)$(LUA_LMOD)/luds/%)
-	-rmdir $(DESTDIR)$(LUA_LMOD)/luds 2>/dev/null
+	  $(DESTDIR)$(LUA_CMOD)/luds.so $(LUA_MODULES:lua/luds/%=$(DESTDIR)$(LUA_LMOD)/luds/%) \
+	  $(EXAMPLES:examples/%=$(DESTDIR)$(EXDIR)/%)
+	-rmdir $(DESTDIR)$(LUA_LMOD)/luds $(DESTDIR)$(EXDIR)/systemd $(DESTDIR)$(EXDIR) \
+	  $(DESTDIR)$(PREFIX)/share/luds 2>/dev/null
 
 # Installs into a scratch DESTDIR, builds a host against it with pkg-config,
 # runs it and the module under a stock lua5.4, then uninstalls.

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Checks `make install` end to end: installs into a scratch DESTDIR, compiles a
 # host with `pkg-config --cflags --libs luds`, runs it against the installed
-# shared library, loads the installed module in a stock lua5.4, then checks
-# that `make uninstall` leaves no file behind. Prints one line per check.
+# shared library, loads the installed module in a stock lua5.4, checks the
+# examples and their systemd units, then checks that `make uninstall` leaves
+# no file behind. Prints one line per check.
 set -eu
 checks=0
 ok() { echo "check-install: $*"; checks=$((checks + 1)); }
@@ -44,6 +45,12 @@ LUA_CPATH="$root/lib/lua/5.4/?.so" LUA_PATH="$root/share/lua/5.4/?.lua" lua5.4 -
 ok "$(cat "$dest/out")"
 [ "$("$root/bin/luds" -e 'print(require("luds").version)')" = 0.1.0 ] && ok "installed luds binary runs"
 [ -s "$root/share/man/man1/luds.1" ] && ok "man page installed"
+# The example units run what they name: the installed binary and script.
+unit=$root/share/luds/examples/systemd/luds-echo.service
+script=$(sed -n 's|^ExecStart=[^ ]* ||p' "$unit")
+[ "$(sed -n 's|^ExecStart=\([^ ]*\) .*|\1|p' "$unit")" = "$prefix/bin/luds" ] &&
+  [ -s "$dest$script" ] && "$root/bin/luds" -e "assert(loadfile('$dest$script'))" &&
+  ok "examples installed; luds-echo.service names $script"
 # The rockspec, through Debian's luarocks, offline, into a scratch tree.
 tree="$dest/rocks"
 luarocks --lua-version=5.4 make --tree="$tree" luds-scm-1.rockspec >"$dest/rock.log" 2>&1 ||
