@@ -26,7 +26,14 @@ const addr_net *addr_network(const char *name) {
   return NULL;
 }
 
-static int parse_unix(const char *s, size_t len, addr *a) {
+/* -EINVAL, with the reason in *why when the caller asked for one. */
+static int invalid(int *why, int reason) {
+  if (why)
+    *why = reason;
+  return -EINVAL;
+}
+
+static int parse_unix(const char *s, size_t len, addr *a, int *why) {
   struct sockaddr_un *sun = (struct sockaddr_un *)&a->ss;
   size_t base = offsetof(struct sockaddr_un, sun_path);
   sun->sun_family = AF_UNIX;
@@ -43,7 +50,7 @@ static int parse_unix(const char *s, size_t len, addr *a) {
     return 0;
   }
   if (memchr(s, '\0', len))
-    return -EINVAL;
+    return invalid(why, ADDR_NUL);
   if (len >= sizeof sun->sun_path)
     return -ENAMETOOLONG;
   memcpy(sun->sun_path, s, len + 1);
@@ -63,20 +70,24 @@ static int parse_port(const char *s, unsigned *port) {
 }
 
 /* Splits "host:port" or "[host]:port" into host (NUL-terminated) and port. */
-static int split_hostport(const char *s, size_t len, char *host, size_t cap, unsigned *port) {
+static int split_hostport(const char *s, size_t len, char *host, size_t cap, unsigned *port,
+                          int *why) {
   const char *colon = memrchr(s, ':', len);
-  if (!colon || memchr(s, '\0', len))
-    return -EINVAL;
+  if (!colon || colon + 1 == s + len || s[len - 1] == ']')
+    return invalid(why, ADDR_MISSING_PORT);
+  const char *h = s;
   size_t hlen = (size_t)(colon - s);
   if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']')
-    s++, hlen -= 2;
+    h++, hlen -= 2;
   else if (memchr(s, ':', hlen))
-    return -EINVAL;
-  if (hlen >= cap)
-    return -EINVAL;
-  memcpy(host, s, hlen);
+    return invalid(why, ADDR_NEEDS_BRACKETS);
+  if (memchr(colon, '\0', (size_t)(s + len - colon)) || parse_port(colon + 1, port) < 0)
+    return invalid(why, ADDR_BAD_PORT);
+  if (hlen >= cap || memchr(h, '\0', hlen))
+    return invalid(why, ADDR_BAD_HOST);
+  memcpy(host, h, hlen);
   host[hlen] = '\0';
-  return parse_port(colon + 1, port);
+  return 0;
 }
 
 static int ip4(const char *host, unsigned port, addr *a) {
@@ -103,40 +114,26 @@ static int ip6(const char *host, unsigned port, addr *a) {
   return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
 }
 
-static int parse_ip(const addr_net *net, const char *s, size_t len, addr *a) {
+static int parse_ip(const addr_net *net, const char *s, size_t len, addr *a, int *why) {
   char host[INET6_ADDRSTRLEN + 8];
   unsigned port;
-  int r = split_hostport(s, len, host, sizeof host, &port);
+  int r = split_hostport(s, len, host, sizeof host, &port, why);
   if (r < 0)
     return r;
   if (net->family == AF_INET6)
-    return ip6(host, port, a);
-  if (net->family == AF_INET || !strchr(host, ':'))
-    return ip4(host, port, a);
-  return ip6(host, port, a);
+    r = ip6(host, port, a);
+  else if (net->family == AF_INET || !strchr(host, ':'))
+    r = ip4(host, port, a);
+  else
+    r = ip6(host, port, a);
+  return r < 0 ? invalid(why, ADDR_BAD_HOST) : 0;
 }
 
-int addr_diagnose(const addr_net *net, const char *s, size_t len) {
-  if (net->family == AF_UNIX)
-    return s[0] != '@' && memchr(s, '\0', len) ? ADDR_NUL : ADDR_MALFORMED;
-  const char *colon = memrchr(s, ':', len);
-  if (!colon || colon + 1 == s + len || s[len - 1] == ']')
-    return ADDR_MISSING_PORT;
-  size_t hlen = (size_t)(colon - s);
-  int bracketed = hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']';
-  if (!bracketed && memchr(s, ':', hlen))
-    return ADDR_NEEDS_BRACKETS;
-  unsigned port;
-  if (!memchr(colon, '\0', (size_t)(s + len - colon)) && parse_port(colon + 1, &port) < 0)
-    return ADDR_BAD_PORT;
-  return ADDR_BAD_HOST;
-}
-
-int addr_parse(const addr_net *net, const char *s, size_t len, addr *a) {
+int addr_parse(const addr_net *net, const char *s, size_t len, addr *a, int *why) {
   memset(a, 0, sizeof *a);
   if (net->family == AF_UNIX)
-    return parse_unix(s, len, a);
-  return parse_ip(net, s, len, a);
+    return parse_unix(s, len, a, why);
+  return parse_ip(net, s, len, a, why);
 }
 
 static size_t put(char *buf, size_t cap, const char *prefix, const char *s, size_t n) {

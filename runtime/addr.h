@@ -23,12 +23,9 @@ typedef struct addr {
 
 /* The network called name, or NULL. */
 const addr_net *addr_network(const char *name);
-/* Parses s (len bytes, may hold NULs, and s[len] must be a NUL, as in a
- * Lua string) for net into a; 0 or -errno
- * (-EINVAL: malformed, -ENAMETOOLONG: path too long for sun_path). */
-int addr_parse(const addr_net *net, const char *s, size_t len, addr *a);
+
 enum addr_problem {
-  ADDR_MALFORMED,
+  ADDR_MALFORMED,       /* no reason given */
   ADDR_NUL,             /* a NUL byte in a path */
   ADDR_MISSING_PORT,    /* "host", "host:", "[::1]" */
   ADDR_NEEDS_BRACKETS,  /* "::1:80" */
@@ -36,8 +33,11 @@ enum addr_problem {
   ADDR_BAD_HOST,        /* neither a numeric address nor localhost */
 };
 
-/* Why addr_parse said -EINVAL for s: an addr_problem. */
-int addr_diagnose(const addr_net *net, const char *s, size_t len);
+/* Parses s (len bytes, may hold NULs, and s[len] must be a NUL, as in a
+ * Lua string) for net into a; 0 or -errno (-EINVAL: malformed, with an
+ * addr_problem in *why when why is not NULL; -ENAMETOOLONG: path too long
+ * for sun_path). */
+int addr_parse(const addr_net *net, const char *s, size_t len, addr *a, int *why);
 /* Writes the text of a into buf (cap > 0), NUL-terminated and cut to fit:
  * a path, "@name" (with any NUL bytes the name holds), "" when unnamed,
  * "1.2.3.4:80", "[::1]:80". Returns its length. */

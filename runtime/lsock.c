@@ -175,8 +175,9 @@ int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a) {
       [ADDR_MISSING_PORT] = LERR_NO_PORT,   [ADDR_NEEDS_BRACKETS] = LERR_V6_BRACKETS,
       [ADDR_BAD_PORT] = LERR_BAD_PORT,      [ADDR_BAD_HOST] = LERR_BAD_HOST,
   };
-  int r = addr_parse(net, s, len, a);
-  return r == -EINVAL ? errs[addr_diagnose(net, s, len)] : r;
+  int why = ADDR_MALFORMED;
+  int r = addr_parse(net, s, len, a, &why);
+  return r == -EINVAL ? errs[why] : r;
 }
 
 double lsock_optnumber(lua_State *L, int opts, const char *key, double def) {
@@ -541,7 +542,7 @@ static int dial_local(lua_State *L, lsock *c, const addr *remote) {
       luaL_error(L, "option 'local_address' must be a string");
     r = lsock_addr(L, lua_gettop(L), c->net, &a);
   } else if (c->net->family == AF_UNIX && c->net->type == SOCK_DGRAM) {
-    r = addr_parse(c->net, "", 0, &a);
+    r = addr_parse(c->net, "", 0, &a, NULL);
   } else {
     lua_pop(L, 1);
     return lsock_open(L, c, remote->ss.ss_family);
