@@ -144,15 +144,6 @@ static int p_write_to(lua_State *L) {
   return send_k(L, LUA_OK, 0);
 }
 
-static int opt_flag(lua_State *L, int opts, const char *key) {
-  if (lua_isnoneornil(L, opts))
-    return 0;
-  lua_getfield(L, opts, key);
-  int on = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return on;
-}
-
 /* luds.listen_packet(network, address [, opts]) -> packet conn | nil, msg,
  * code; opts: mode, owner, group, remove_stale, unlink_on_close, passcred */
 static int l_listen_packet(lua_State *L) {
@@ -165,8 +156,8 @@ static int l_listen_packet(lua_State *L) {
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
   lua_settop(L, 3);
-  int own = opt_flag(L, 3, "unlink_on_close");
-  int creds = opt_flag(L, 3, "passcred");
+  int own = lsock_optflag(L, 3, "unlink_on_close");
+  int creds = lsock_optflag(L, 3, "passcred");
   if (creds && net->family != AF_UNIX)
     luaL_error(L, "option 'passcred' needs a unix network, not %s", net->name);
   lsock *s = lsock_new(L, rt, net, PACKET_MT);

@@ -180,6 +180,15 @@ int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a) {
   return r == -EINVAL ? errs[why] : r;
 }
 
+int lsock_optflag(lua_State *L, int opts, const char *key) {
+  if (lua_isnoneornil(L, opts))
+    return 0;
+  lua_getfield(L, opts, key);
+  int on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return on;
+}
+
 double lsock_optnumber(lua_State *L, int opts, const char *key, double def) {
   if (lua_isnoneornil(L, opts))
     return def;

@@ -79,6 +79,8 @@ lua_Integer lsock_optrange(lua_State *L, int opts, const char *key, lua_Integer 
                            lua_Integer max);
 /* Optional number field of an options table. */
 double lsock_optnumber(lua_State *L, int opts, const char *key, double def);
+/* Optional boolean field of an options table (Lua truth). */
+int lsock_optflag(lua_State *L, int opts, const char *key);
 
 /* Creates metatable mt for a conn kind: methods m plus close, fd, deadlines,
  * addresses, close_read/close_write, __gc, __close and __tostring. */
