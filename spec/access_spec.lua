@@ -68,11 +68,6 @@ end
 local function umask() return H.slurp("/proc/self/status"):match("\nUmask:%s*(%d+)\n") end
 local START_UMASK = umask()
 
--- The pid of this process, from the kernel's point of view.
-local function my_pid()
-  return tonumber(H.slurp("/proc/self/stat"):match("^(%d+) "))
-end
-
 -- Run by child processes: dials the unix socket arg[1]; if arg[2] is given,
 -- writes it and shuts the write side; then writes to stdout everything it reads
 -- up to end of stream, followed by "<CODE>" of that end. A failed dial prints
@@ -533,7 +528,7 @@ end
 -- remove_stale has nothing to do.
 function TestListenPerm:test_abstract_address_options()
   H.run(function()
-    local name = "@luds-access-spec-" .. my_pid()
+    local name = "@luds-access-spec-" .. H.pid()
     for _, opts in ipairs({ { mode = "0660" }, { owner = "nobody" }, { group = 0 } }) do
       H.assert_fails("EINVAL", "listen unix " .. name .. ": invalid argument",
         luds.listen("unix", name, opts))
@@ -695,7 +690,7 @@ TestPeerCred = suite()
 function TestPeerCred:test_in_process_pair()
   H.run(function()
     local client, server = H.pair(self.dir)
-    local me = { pid = my_pid(), uid = 0, gid = 0 }
+    local me = { pid = H.pid(), uid = 0, gid = 0 }
     lu.assertEquals(server:peer_cred(), me)
     lu.assertEquals(client:peer_cred(), me)
   end)
@@ -711,7 +706,7 @@ function TestPeerCred:test_connecting_child()
       local p = start_client(self, c[1], path)
       local conn = accept_from(ln, p)
       lu.assertEquals(conn:peer_cred(), { pid = p.pid, uid = c[2], gid = c[3] })
-      lu.assertNotEquals(p.pid, my_pid())
+      lu.assertNotEquals(p.pid, H.pid())
       conn:close()
       lu.assertEquals(H.wait_exit(p), 0)
       lu.assertEquals(H.slurp(p.dir .. "/out"), "<EOF>")
@@ -747,7 +742,7 @@ function TestPeerCred:test_unixpacket()
     local ln = assert(luds.listen("unixpacket", path))
     local client = assert(luds.dial("unixpacket", path))
     local server = assert(ln:accept())
-    local me = { pid = my_pid(), uid = 0, gid = 0 }
+    local me = { pid = H.pid(), uid = 0, gid = 0 }
     lu.assertEquals(server:peer_cred(), me)
     lu.assertEquals(client:peer_cred(), me)
     ln:close()

@@ -8,13 +8,7 @@ local H = require "helper"
 
 local BIG = 8 * 1024 * 1024 -- far more than a socket buffers: a writer parks
 
--- This process's pid, from /proc/self (opened by this process, not a child).
-local PID = tonumber(H.slurp("/proc/self/stat"):match("^(%d+)"))
-
--- Open fds of this process (the pipe `ls` writes into counts, always once).
-local function fd_count()
-  return tonumber((H.sh(("ls /proc/%d/fd | wc -l"):format(PID))))
-end
+local PID = H.pid()
 
 -- Full collections until finalizers have run (one cycle marks, the next frees).
 local function collect()
@@ -336,7 +330,7 @@ function TestCloseWakes:test_dial_in_progress_cancelled_leaks_nothing()
   H.run(function()
     local path = self.dir .. "/full.sock"
     collect()
-    local start = fd_count()
+    local start = H.fd_count()
     local ln = assert(luds.listen("unix", path, { backlog = 1 }))
     local dial, queued = blocked_dial(path)
     lu.assertTrue(dial:cancel())
@@ -344,7 +338,7 @@ function TestCloseWakes:test_dial_in_progress_cancelled_leaks_nothing()
     close_all(queued)
     ln:close()
     collect()
-    lu.assertEquals(fd_count(), start)
+    lu.assertEquals(H.fd_count(), start)
   end)
 end
 
@@ -414,7 +408,7 @@ end
 function TestCloseWakes:test_everything_closed_at_once()
   H.run(function()
     collect()
-    local start = fd_count()
+    local start = H.fd_count()
     local objects, waiters = {}, {}
     local function keep(obj) objects[#objects + 1] = obj return obj end
     local function wait_on(f, ...) waiters[#waiters + 1] = luds.spawn(f, ...) end
@@ -440,7 +434,7 @@ function TestCloseWakes:test_everything_closed_at_once()
     for _, w in ipairs(waiters) do assert_woken_closed(w) end
     objects, waiters = nil, nil
     collect()
-    lu.assertEquals(fd_count(), start)
+    lu.assertEquals(H.fd_count(), start)
     lu.assertEquals(H.ls(self.dir), "")
   end)
 end

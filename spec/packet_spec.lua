@@ -252,7 +252,7 @@ function TestAddress:test_unix_packet_addresses_and_peer_cred()
   H.run(function()
     local client, server, ln, path = packet_pair(self.dir)
     lu.assertEquals({ ln:addr(), client:remote_addr(), server:local_addr() }, { path, path, path })
-    local pid = tonumber(H.slurp("/proc/self/stat"):match("^(%d+)"))
+    local pid = H.pid()
     local uid = tonumber((H.sh("id -u")))
     local gid = tonumber((H.sh("id -g")))
     for _, conn in ipairs({ client, server }) do

@@ -13,7 +13,7 @@ local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
 
-local PID = tonumber(H.slurp("/proc/self/stat"):match("^(%d+)"))
+local PID = H.pid()
 local STATUS = H.slurp("/proc/self/status")
 local UID = tonumber(STATUS:match("\nUid:%s*(%d+)"))
 local GID = tonumber(STATUS:match("\nGid:%s*(%d+)"))
