@@ -73,16 +73,6 @@ local function assert_bytes(got, want, what)
     :format(what or "data", #got, #want, i))
 end
 
--- Reads until the stream ends; returns everything read and the ending triple.
-local function read_all(conn)
-  local parts = {}
-  while true do
-    local data, msg, code = conn:read()
-    if not data then return table.concat(parts), { data, msg, code } end
-    parts[#parts + 1] = data
-  end
-end
-
 local function round_trip(conn, message)
   lu.assertEquals(conn:write(message), #message)
   lu.assertEquals(conn:read_full(#message), message)
@@ -173,7 +163,7 @@ function TestClientFaults:test_half_closed_client_gets_all_its_echo_then_eof()
     local c <close> = assert(luds.dial("unix", path))
     c:set_deadline(luds.now() + 20)
     local writer = luds.spawn(function() return c:write(data), c:close_write() end)
-    local got, ending = read_all(c)
+    local got, ending = H.read_all(c)
     assert_bytes(got, data, "echo after close_write")
     lu.assertEquals(ending, { nil, "EOF", "EOF" })
     lu.assertEquals({ writer:wait(1) }, { true, #data, true })
@@ -283,7 +273,7 @@ function TestClientFaults:test_slow_reader_is_bounded_and_timed_out()
       ("server RSS %d KiB, %d KiB before"):format(rss_max, rss_before))
     -- Everything echoed arrives once, in order; the server closed with the
     -- flood unread, so the stream ends in a reset.
-    local got, ending = read_all(c)
+    local got, ending = H.read_all(c)
     lu.assertEquals(#got, echoed)
     assert_bytes(got, chunk:rep(echoed // #chunk + 1):sub(1, echoed), "echo of a slow reader")
     H.assert_fails("ECONNRESET", nil, table.unpack(ending, 1, 3))

@@ -81,6 +81,18 @@ function H.fd_count(pid)
   return assert(tonumber(out), out)
 end
 
+-- Reads conn until its stream ends (at most 100,000 reads); returns everything
+-- read and the ending triple ({ nil, "EOF", "EOF" } at a clean end).
+function H.read_all(conn)
+  local parts = {}
+  for _ = 1, 100000 do
+    local data, msg, code = conn:read()
+    if not data then return table.concat(parts), { data, msg, code } end
+    parts[#parts + 1] = data
+  end
+  error("no end of stream after 100000 reads")
+end
+
 function H.spit(path, data)
   local f = assert(io.open(path, "wb"))
   assert(f:write(data))
