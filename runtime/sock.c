@@ -82,12 +82,16 @@ int sock_reuseaddr(int fd) { return set_int(fd, SOL_SOCKET, SO_REUSEADDR); }
 
 int sock_nodelay(int fd) { return set_int(fd, IPPROTO_TCP, TCP_NODELAY); }
 
+static void from_ucred(const struct ucred *u, sock_cred *cred) {
+  cred->pid = u->pid;
+  cred->uid = u->uid;
+  cred->gid = u->gid;
+}
+
 static void take_cred(const struct cmsghdr *c, sock_cred *cred) {
   struct ucred u;
-  memcpy(&u, CMSG_DATA(c), sizeof u);
-  cred->pid = u.pid;
-  cred->uid = u.uid;
-  cred->gid = u.gid;
+  memcpy(&u, CMSG_DATA(c), sizeof u); /* CMSG_DATA need not be aligned */
+  from_ucred(&u, cred);
 }
 
 ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, sock_cred *cred, int *flags) {
@@ -154,9 +158,7 @@ int sock_peer_cred(int fd, sock_cred *cred) {
   socklen_t len = sizeof c;
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len) < 0)
     return -errno;
-  cred->pid = c.pid;
-  cred->uid = c.uid;
-  cred->gid = c.gid;
+  from_ucred(&c, cred);
   return 0;
 }
 
