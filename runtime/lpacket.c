@@ -37,18 +37,21 @@ static int push_sender(lua_State *L, const lsock *s, const addr *from, int flags
   return 2;
 }
 
+/* The message is copied out of the scratch buffer before anything else is
+ * pushed: each push may run the GC, so finalizers that read other packet
+ * conns (and grow the scratch buffer). */
 static int push_message(lua_State *L, lsock *s, const char *buf, ssize_t n, size_t cap, int flags,
                         const addr *from, const sock_cred *cred) {
   if (lsock_eof(s, n, flags))
     return lsock_fail(L, s, "read", LERR_EOF);
-  size_t got = (size_t)n < cap ? (size_t)n : cap;
-  if (flags & SOCK_TRUNCATED) {
-    lsock_fail(L, s, from ? "read_from" : "read", LERR_TRUNCATED);
-    lua_pushlstring(L, buf, got);
-    return 4 + push_sender(L, s, from, flags, cred);
-  }
-  lua_pushlstring(L, buf, got);
-  return 1 + push_sender(L, s, from, flags, cred);
+  int base = lua_gettop(L);
+  lua_pushlstring(L, buf, (size_t)n < cap ? (size_t)n : cap);
+  int nret = 1 + push_sender(L, s, from, flags, cred);
+  if (!(flags & SOCK_TRUNCATED))
+    return nret;
+  lsock_fail(L, s, from ? "read_from" : "read", LERR_TRUNCATED);
+  lua_rotate(L, base + 1, 3); /* nil, msg, code, part, sender... */
+  return nret + 3;
 }
 
 static int recv_k(lua_State *L, int status, lua_KContext ctx) {
@@ -141,6 +144,8 @@ static int p_write_to(lua_State *L) {
   if (s->net->type == SOCK_SEQPACKET)
     luaL_error(L, "write_to: a unixpacket conn is connected: use write");
   lua_settop(L, 3);
+  if (s->connected && s->fd >= 0) /* as Go refuses it: the peer is fixed, even for one address */
+    return lsock_fail(L, s, "write_to", LERR_WRITE_TO_CONNECTED);
   return send_k(L, LUA_OK, 0);
 }
 

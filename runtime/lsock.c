@@ -55,6 +55,7 @@ lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt)
   s->io.fd = -1;
   s->io.fn = on_io;
   s->closer.close = on_shutdown;
+  s->kind = !strcmp(mt, LISTENER_MT) ? "listener" : !strcmp(mt, CONN_MT) ? "conn" : "packet conn";
   luaL_setmetatable(L, mt);
   return s;
 }
@@ -111,6 +112,7 @@ void lsock_shut(lsock *s) {
   rt_own(s->rt, s->fd, 0);
   sock_close(s->fd);
   s->fd = s->io.fd = -1;
+  lfdpass_drop(s);
   free(s->buf);
   s->buf = NULL;
   s->boff = s->blen = s->bcap = 0;
@@ -135,13 +137,17 @@ int lsock_fail(lua_State *L, lsock *s, const char *op, int err) {
   return lerror_push(L, op, s->net->name, err == LERR_EOF ? NULL : label(s, buf), err);
 }
 
+int lsock_busy(const lsock *s, unsigned dir) {
+  task *w = dir == LOOP_IN ? s->reader : s->writer;
+  return w && w != s->rt->current;
+}
+
 int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op) {
   if (s->fd < 0)
     return lsock_fail(L, s, op, LERR_CLOSED);
   if (status == LUA_YIELD && task_woken(s->rt) == WAKE_TIMEOUT)
     return lsock_fail(L, s, op, LERR_TIMEOUT);
-  task *w = dir == LOOP_IN ? s->reader : s->writer;
-  if (w && w != s->rt->current)
+  if (lsock_busy(s, dir))
     return lsock_fail(L, s, op, LERR_BUSY);
   double deadline = dir == LOOP_IN ? s->rdeadline : s->wdeadline;
   if (deadline > 0 && loop_now() >= deadline)
@@ -331,21 +337,24 @@ static int shut(lua_State *L, int how, const char *op) {
 static int s_close_write(lua_State *L) { return shut(L, SHUT_WR, "close_write"); }
 static int s_close_read(lua_State *L) { return shut(L, SHUT_RD, "close_read"); }
 
-static int push_name(lua_State *L, int peer) {
+/* An unconnected packet socket has no peer: "", as for an unnamed one. */
+static int push_name(lua_State *L, int peer, const char *op) {
   lsock *s = lsock_self(L);
   char buf[ADDR_STRLEN];
   addr a;
   if (s->fd < 0)
-    return lsock_fail(L, s, peer ? "remote_addr" : "local_addr", LERR_CLOSED);
+    return lsock_fail(L, s, op, LERR_CLOSED);
   int r = sock_name(s->fd, peer, &a);
+  if (r == -ENOTCONN && s->net->type == SOCK_DGRAM)
+    return lua_pushliteral(L, ""), 1;
   if (r < 0)
-    return lsock_fail(L, s, peer ? "remote_addr" : "local_addr", r);
+    return lsock_fail(L, s, op, r);
   lua_pushlstring(L, buf, addr_write(&a, buf, sizeof buf));
   return 1;
 }
 
-static int s_local_addr(lua_State *L) { return push_name(L, 0); }
-static int s_remote_addr(lua_State *L) { return push_name(L, 1); }
+static int s_local_addr(lua_State *L) { return push_name(L, 0, "local_addr"); }
+static int s_remote_addr(lua_State *L) { return push_name(L, 1, "remote_addr"); }
 
 void lsock_push_cred(lua_State *L, const sock_cred *cred) {
   lua_createtable(L, 0, 3);
@@ -412,19 +421,11 @@ static int s_set_deadline(lua_State *L) { return deadline(L, LOOP_IN | LOOP_OUT)
 static int s_set_read_deadline(lua_State *L) { return deadline(L, LOOP_IN); }
 static int s_set_write_deadline(lua_State *L) { return deadline(L, LOOP_OUT); }
 
-static const char *kind_of(lua_State *L) {
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "kind");
-  const char *kind = lua_tostring(L, -1);
-  lua_pop(L, 2); /* the metatable keeps the string alive */
-  return kind;
-}
-
 /* "unix listener /run/x.sock", "unix conn -> /run/x.sock" (an unnamed side
  * is left out), "unixgram packet conn /tmp/a.sock", "unix conn (closed)". */
 static int s_tostring(lua_State *L) {
   lsock *s = lsock_self(L);
-  const char *kind = kind_of(L);
+  const char *kind = s->kind; /* not the metatable's field: a script may change that */
   char a[ADDR_STRLEN], b[ADDR_STRLEN];
   size_t alen = 0, blen = 0;
   addr x;
@@ -432,7 +433,7 @@ static int s_tostring(lua_State *L) {
     return lua_pushfstring(L, "%s %s (closed)", s->net->name, kind), 1;
   if (sock_name(s->fd, 0, &x) == 0)
     alen = addr_write(&x, a, sizeof a);
-  if (strcmp(kind, "listener") != 0 && sock_name(s->fd, 1, &x) == 0)
+  if (kind[0] != 'l' && sock_name(s->fd, 1, &x) == 0)
     blen = addr_write(&x, b, sizeof b);
   luaL_Buffer out;
   luaL_buffinit(L, &out);
@@ -477,7 +478,7 @@ static int ln_accept(lua_State *L) {
   return accept_k(L, LUA_OK, 0);
 }
 
-static int ln_addr(lua_State *L) { return push_name(L, 0); }
+static int ln_addr(lua_State *L) { return push_name(L, 0, "addr"); }
 
 /* luds.listen(network, address [, opts]) -> listener | nil, msg, code */
 static int l_listen(lua_State *L) {
@@ -511,6 +512,7 @@ static int dial_done(lua_State *L, lsock *c, int r) {
   if (r == 0) {
     if (c->net->family != AF_UNIX && c->net->type == SOCK_STREAM)
       sock_nodelay(c->fd);
+    c->connected = c->net->type == SOCK_DGRAM;
     lua_settop(L, 4);
     return 1;
   }
@@ -572,7 +574,9 @@ static int l_dial(lua_State *L) {
     lua_newtable(L);
   }
   luaL_checktype(L, 3, LUA_TTABLE);
-  double timeout = lsock_optnumber(L, 3, "timeout", -1);
+  double timeout = lsock_optnumber(L, 3, "timeout", 0);
+  if (!(timeout >= 0)) /* NaN too */
+    luaL_error(L, "option 'timeout' must be a number of seconds, 0 or more (0: none)");
   lua_settop(L, 3);
   lsock *c = lsock_new(L, rt, net, net->type == SOCK_STREAM ? CONN_MT : PACKET_MT);
   addr a;
@@ -581,7 +585,7 @@ static int l_dial(lua_State *L) {
     r = dial_local(L, c, &a);
   if (r < 0)
     return dial_done(L, c, r);
-  c->wdeadline = timeout >= 0 ? loop_now() + timeout : 0;
+  c->wdeadline = timeout > 0 ? loop_now() + timeout : 0; /* 0: none, as in Go */
   return dial_k(L, LUA_OK, DIAL_FRESH);
 }
 

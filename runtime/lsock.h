@@ -22,6 +22,7 @@ typedef struct lsock {
   unsigned char creds;    /* read_from reports each sender's credentials */
   unsigned char drained;  /* a short stream read emptied the buffer and no
                              readiness event came since: skip the recv */
+  unsigned char connected; /* a datagram socket with a fixed peer (dialed) */
   const addr_net *net;
   runtime *rt;
   loop_io io;
@@ -32,6 +33,9 @@ typedef struct lsock {
   unsigned long long dev, ino; /* ...only while it is still this file */
   char *buf;                   /* bytes read ahead by read_line/read_full */
   size_t boff, blen, bcap;
+  unsigned long long rpos;     /* stream offset of buf + boff */
+  struct lsock_held *held;     /* descriptors that came with read-ahead bytes */
+  const char *kind;            /* "listener", "conn", "packet conn" */
 } lsock;
 
 /* Pushes a new closed socket object with metatable mt. */
@@ -46,6 +50,12 @@ lsock *lsock_self(lua_State *L);
 /* Closes s: unwatches it, wakes its waiters (they see CLOSED), removes its
  * file if still ours, closes the fd. Idempotent; never raises. */
 void lsock_shut(lsock *s);
+/* Whether a task other than the caller waits to read (LOOP_IN) or write s:
+ * then even buffered bytes are not served (BUSY), one waiter per direction. */
+int lsock_busy(const lsock *s, unsigned dir);
+/* Marks n read-ahead bytes taken (lstream.c); descriptors that came with
+ * them and were not asked for are closed. */
+void lsock_consume(lsock *s, size_t n);
 /* Pushes nil, "op net addr: message", code; returns 3. */
 int lsock_fail(lua_State *L, lsock *s, const char *op, int err);
 /* Before a syscall in direction dir (LOOP_IN/LOOP_OUT): 0 when it may go
@@ -92,6 +102,13 @@ void lpacket_register(lua_State *L, runtime *rt);
 void lstream_register(lua_State *L);
 /* Adds send_fds and recv_fds to the conn metatable on top (lfdpass.c). */
 void lfdpass_methods(lua_State *L);
+/* Reads up to room bytes into s->buf + s->blen (a unix stream conn's
+ * read-ahead), keeping descriptors that came with them for recv_fds. */
+ssize_t lfdpass_fill(lsock *s, size_t room);
+/* Closes the held descriptors whose bytes were taken by a plain read. */
+void lfdpass_release(lsock *s);
+/* Closes every held descriptor (the conn closes). */
+void lfdpass_drop(lsock *s);
 /* Adds luds.copy to the table on top (lcopy.c). */
 void lcopy_register(lua_State *L);
 /* Adds luds.wrap, luds.listeners_from_env and luds.close_fd to the table

@@ -16,14 +16,25 @@
 
 static int conn_read_k(lua_State *L, int status, lua_KContext ctx);
 
+void lsock_consume(lsock *s, size_t n) {
+  s->boff += n;
+  s->blen -= n;
+  s->rpos += n;
+  if (s->blen == 0)
+    s->boff = 0;
+  if (s->held)
+    lfdpass_release(s);
+}
+
+/* Pushes up to n buffered bytes. The offsets move first: the push may run
+ * the GC, and a finalizer that reads this conn must find them consistent
+ * (the bytes stay where they are until the next fill). */
 static size_t take(lua_State *L, lsock *s, size_t n) {
   if (n > s->blen)
     n = s->blen;
-  lua_pushlstring(L, s->buf + s->boff, n);
-  s->boff += n;
-  s->blen -= n;
-  if (s->blen == 0)
-    s->boff = 0;
+  const char *p = s->buf + s->boff;
+  lsock_consume(s, n);
+  lua_pushlstring(L, p, n);
   return n;
 }
 
@@ -34,6 +45,8 @@ static int conn_read(lua_State *L) {
   luaL_argcheck(L, max >= 0, 2, "must not be negative");
   lua_settop(L, 1);
   if (s->blen > 0 && s->fd >= 0) {
+    if (lsock_busy(s, LOOP_IN))
+      return lsock_fail(L, s, "read", LERR_BUSY);
     take(L, s, (size_t)max);
     return 1;
   }
@@ -86,7 +99,8 @@ static ssize_t fill(lsock *s, size_t want) {
     s->buf = p;
     s->bcap = cap;
   }
-  ssize_t n = sock_recv(s->fd, s->buf + s->blen, s->bcap - s->blen);
+  ssize_t n = s->net->family == AF_UNIX ? lfdpass_fill(s, s->bcap - s->blen)
+                                         : sock_recv(s->fd, s->buf + s->blen, s->bcap - s->blen);
   if (n > 0)
     s->blen += (size_t)n;
   s->drained = 0;
@@ -122,22 +136,26 @@ static int conn_read_full(lua_State *L) {
   lua_settop(L, 1);
   if (s->fd < 0)
     return lsock_fail(L, s, "read", LERR_CLOSED);
+  if (lsock_busy(s, LOOP_IN))
+    return lsock_fail(L, s, "read", LERR_BUSY);
   if (n == 0)
     return lua_pushliteral(L, ""), 1;
   return read_full_k(L, LUA_OK, (lua_KContext)n);
 }
 
 static int push_line(lua_State *L, lsock *s, const char *nl) {
-  size_t n = (size_t)(nl - (s->buf + s->boff));
-  lua_pushlstring(L, s->buf + s->boff, n);
-  s->boff += n + 1;
-  s->blen -= n + 1;
+  const char *p = s->buf + s->boff;
+  size_t n = (size_t)(nl - p);
+  lsock_consume(s, n + 1);
+  lua_pushlstring(L, p, n);
   return 1;
 }
 
 static int read_line_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *s = lua_touserdata(L, 1);
   for (size_t seen = (size_t)ctx;; status = LUA_OK) {
+    if (seen > s->blen) /* the buffer changed under a wait (close) */
+      seen = 0;
     const char *nl = s->buf ? memchr(s->buf + s->boff + seen, '\n', s->blen - seen) : NULL;
     if (nl)
       return push_line(L, s, nl);
@@ -160,8 +178,10 @@ static int read_line_k(lua_State *L, int status, lua_KContext ctx) {
 /* conn:read_line(): the next line without its "\n"; a last line without one
  * is returned as it is, then EOF. Lines are limited to 1 MiB. */
 static int conn_read_line(lua_State *L) {
-  lsock_self(L);
+  lsock *s = lsock_self(L);
   lua_settop(L, 1);
+  if (s->blen > 0 && lsock_busy(s, LOOP_IN))
+    return lsock_fail(L, s, "read", LERR_BUSY);
   return read_line_k(L, LUA_OK, 0);
 }
 
