@@ -22,6 +22,7 @@
 #define STATE_MT "luds.copy"
 
 typedef struct copy_state {
+  runtime *rt;             /* the pipe's fds are recorded as its own */
   int pipe[2];             /* -1 while not splicing */
   int tried_pipe;          /* bulk was seen (or this is an echo) */
   size_t piped;            /* bytes in the pipe */
@@ -32,8 +33,10 @@ typedef struct copy_state {
 
 static void release(copy_state *c) {
   for (int i = 0; i < 2; i++)
-    if (c->pipe[i] >= 0)
+    if (c->pipe[i] >= 0) {
+      rt_own(c->rt, c->pipe[i], 0);
       sock_close(c->pipe[i]);
+    }
   c->pipe[0] = c->pipe[1] = -1;
   free(c->held);
   c->held = NULL;
@@ -69,7 +72,7 @@ static ssize_t put_out(lsock *dst, lsock *src, copy_state *c) {
   ssize_t n;
   if (src->blen > 0) {
     if ((n = sock_send(dst->fd, src->buf + src->boff, src->blen)) > 0)
-      src->boff += (size_t)n, src->blen -= (size_t)n;
+      lsock_consume(src, (size_t)n);
   } else if (c->len > 0) {
     if ((n = sock_send(dst->fd, c->held + c->off, c->len)) > 0)
       c->off += (size_t)n, c->len -= (size_t)n;
@@ -103,6 +106,8 @@ static ssize_t pass_on(lua_State *L, lsock *dst, lsock *src, copy_state *c, int 
     c->tried_pipe = 1;
     if (sock_pipe(c->pipe) < 0)
       c->pipe[0] = c->pipe[1] = -1;
+    rt_own(c->rt, c->pipe[0], 1);
+    rt_own(c->rt, c->pipe[1], 1);
   }
   ssize_t m = sock_send(dst->fd, buf, (size_t)r);
   if (m == -EAGAIN)
@@ -139,6 +144,8 @@ static int copy_k(lua_State *L, int status, lua_KContext ctx) {
     }
     if (lsock_begin(L, dst, status, LOOP_OUT, "write"))
       return finish(L, c, 3);
+    if (src->blen > 0 && lsock_busy(src, LOOP_IN))
+      return finish(L, c, lsock_fail(L, src, "read", LERR_BUSY));
     ssize_t n = put_out(dst, src, c);
     if (n == -EAGAIN)
       return lsock_wait(L, dst, LOOP_OUT, 0, copy_k);
@@ -147,7 +154,9 @@ static int copy_k(lua_State *L, int status, lua_KContext ctx) {
   }
 }
 
-/* A cancelled copy's pipe and buffer go when its state is collected. */
+/* __gc and __close of the state: the state is a to-be-closed slot of the
+ * call, so a cancelled copy (its task reset) lets its pipe and buffer go at
+ * once, not at the next collection. */
 static int state_gc(lua_State *L) {
   release(lua_touserdata(L, 1));
   return 0;
@@ -162,8 +171,10 @@ static int l_copy(lua_State *L) {
   copy_state *c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   c->pipe[0] = c->pipe[1] = -1;
+  c->rt = ((lsock *)lua_touserdata(L, 1))->rt;
   c->tried_pipe = lua_rawequal(L, 1, 2);
   luaL_setmetatable(L, STATE_MT);
+  lua_toclose(L, 3);
   return copy_k(L, LUA_OK, 0);
 }
 
@@ -171,6 +182,8 @@ void lcopy_register(lua_State *L) {
   luaL_newmetatable(L, STATE_MT);
   lua_pushcfunction(L, state_gc);
   lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, state_gc);
+  lua_setfield(L, -2, "__close");
   lua_pop(L, 1);
   lua_pushcfunction(L, l_copy);
   lua_setfield(L, -2, "copy");

@@ -2,7 +2,10 @@
  * with conn:send_fds and conn:recv_fds, adopting them with luds.wrap (what
  * arrives, what a parent left open) and luds.listeners_from_env (what a
  * service manager passed), closing them with luds.close_fd. Received
- * descriptors are plain integers the script owns; they are born CLOEXEC. */
+ * descriptors are plain integers the script owns; they are born CLOEXEC.
+ * Descriptors that come with bytes a stream conn reads ahead (read_line)
+ * are held with their bytes: recv_fds returns them with those bytes; a
+ * plain read of the bytes closes them, as recv(2) would. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <limits.h>
@@ -78,6 +81,75 @@ static int conn_send_fds(lua_State *L) {
   return r ? r : send_fds_k(L, LUA_OK, 0);
 }
 
+/* Descriptors that came with read-ahead bytes, each with the stream offset
+ * of the last byte of the read that brought it: the kernel ends a read with
+ * the message that carries descriptors, so they belong to its last bytes. */
+struct lsock_held {
+  size_t n, cap;
+  struct {
+    unsigned long long at;
+    int fd;
+  } v[];
+};
+
+/* Moves the held descriptors whose bytes end before `upto` into fds (at
+ * most max; the rest are closed and *flags says so); keeps the others. */
+static int held_take(lsock *s, unsigned long long upto, int *fds, int max, int *flags) {
+  struct lsock_held *h = s->held;
+  int got = 0;
+  size_t kept = 0;
+  for (size_t k = 0; h && k < h->n; k++) {
+    if (h->v[k].at >= upto)
+      h->v[kept++] = h->v[k];
+    else if (got < max)
+      fds[got++] = h->v[k].fd;
+    else
+      sock_close(h->v[k].fd), *flags |= SOCK_FDS_DROPPED;
+  }
+  if (h)
+    h->n = kept;
+  return got;
+}
+
+void lfdpass_release(lsock *s) {
+  int flags = 0;
+  held_take(s, s->rpos, NULL, 0, &flags);
+}
+
+void lfdpass_drop(lsock *s) {
+  int flags = 0;
+  held_take(s, ~0ull, NULL, 0, &flags);
+  free(s->held);
+  s->held = NULL;
+}
+
+static int hold(lsock *s, const int *fds, int n, unsigned long long at) {
+  struct lsock_held *h = s->held;
+  if (!h || h->n + (size_t)n > h->cap) {
+    size_t cap = (h ? h->cap * 2 : 8) + (size_t)n;
+    h = realloc(h, sizeof *h + cap * sizeof h->v[0]);
+    if (!h)
+      return -ENOMEM;
+    if (!s->held)
+      h->n = 0;
+    h->cap = cap;
+    s->held = h;
+  }
+  for (int k = 0; k < n; k++)
+    h->v[h->n].at = at, h->v[h->n++].fd = fds[k];
+  return 0;
+}
+
+ssize_t lfdpass_fill(lsock *s, size_t room) {
+  int fds[SOCK_MAX_FDS], nfds, flags;
+  ssize_t n = sock_recv_fds(s->fd, s->buf + s->blen, room, fds, SOCK_MAX_FDS, s->passcred, &nfds,
+                            &flags);
+  if (nfds > 0 && (n <= 0 || hold(s, fds, nfds, s->rpos + s->blen + (size_t)n - 1) < 0))
+    for (int k = 0; k < nfds; k++) /* no memory to keep them: as recv(2) */
+      sock_close(fds[k]);
+  return n;
+}
+
 static int push_fds(lua_State *L, const int *fds, int n, int flags) {
   lua_createtable(L, n, 0);
   for (int k = 0; k < n; k++) {
@@ -91,6 +163,18 @@ static int push_fds(lua_State *L, const int *fds, int n, int flags) {
 }
 
 /* ctx: max bytes * 256 + max descriptors (0 to 253). */
+/* recv_fds on a conn holding read-ahead bytes: those come first, with the
+ * descriptors that came with them, before anything still in the socket. */
+static int recv_buffered(lua_State *L, lsock *s, size_t max, int max_fds) {
+  size_t n = s->blen < max ? s->blen : max;
+  const char *p = s->buf + s->boff;
+  int fds[SOCK_MAX_FDS], flags = 0;
+  int nfds = held_take(s, s->rpos + n, fds, max_fds, &flags);
+  lsock_consume(s, n); /* state first: the pushes may run finalizers */
+  lua_pushlstring(L, p, n);
+  return push_fds(L, fds, nfds, flags);
+}
+
 static int recv_fds_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *s = lua_touserdata(L, 1);
   int r = lsock_begin(L, s, status, LOOP_IN, "recv_fds");
@@ -122,8 +206,13 @@ static int conn_recv_fds(lua_State *L) {
   luaL_argcheck(L, max_fds >= 0 && max_fds <= SOCK_MAX_FDS, 3, "must be from 0 to 253");
   lua_settop(L, 1);
   int r = unix_only(L, s, "recv_fds");
-  return r ? r : recv_fds_k(L, LUA_OK, (lua_KContext)(max << 8 | max_fds));
+  if (r || s->blen == 0)
+    return r ? r : recv_fds_k(L, LUA_OK, (lua_KContext)(max << 8 | max_fds));
+  if (lsock_busy(s, LOOP_IN))
+    return lsock_fail(L, s, "recv_fds", LERR_BUSY);
+  return recv_buffered(L, s, (size_t)max, (int)max_fds);
 }
+
 
 void lfdpass_methods(lua_State *L) {
   static const luaL_Reg methods[] = {
@@ -161,18 +250,23 @@ static int wrap(lua_State *L, runtime *rt, int fd, const char *op) {
   lsock_attach(s, fd);
   s->passcred = kind.type == SOCK_SEQPACKET && sock_passcred(fd) == 0;
   s->creds = kind.type == SOCK_DGRAM && kind.family == AF_UNIX && kind.passcred;
+  addr peer;
+  s->connected = kind.type == SOCK_DGRAM && sock_name(fd, 1, &peer) == 0;
   return 1;
 }
 
-/* Argument i as a descriptor that no luds socket owns: wrapping or closing
- * one that does would leave two owners, and the second close would hit
- * whatever reuses the number. */
+/* Argument i as a descriptor the runtime does not own (a socket's, the
+ * loop's epoll and signalfd, a copy's pipe): wrapping or closing one would
+ * leave two owners, and the second close would hit whatever reuses the
+ * number. */
 static int checkfd(lua_State *L, runtime *rt, int i) {
   lua_Integer fd = luaL_checkinteger(L, i);
   luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, i, "not a descriptor");
   if (rt_owns(rt, (int)fd))
-    luaL_argerror(L, i, lua_pushfstring(L, "fd %d belongs to a luds socket (use its methods)",
-                                        (int)fd));
+    luaL_argerror(L, i,
+                  lua_pushfstring(L, "fd %d belongs to luds (a socket: use its methods; "
+                                     "or the event loop, or a copy's pipe)",
+                                  (int)fd));
   return (int)fd;
 }
 

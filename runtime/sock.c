@@ -94,6 +94,18 @@ static void take_cred(const struct cmsghdr *c, sock_cred *cred) {
   from_ucred(&u, cred);
 }
 
+/* Closes the descriptors of an SCM_RIGHTS message from index `keep` on: a
+ * peer may attach descriptors to any message, and the kernel installs as
+ * many as the control buffer has room for. */
+static void close_rights(const struct cmsghdr *c, int keep) {
+  int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+  for (int k = keep; k < n; k++) {
+    int fd;
+    memcpy(&fd, CMSG_DATA(c) + sizeof(int) * (size_t)k, sizeof fd);
+    close(fd);
+  }
+}
+
 ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, sock_cred *cred, int *flags) {
   union {
     struct cmsghdr h;
@@ -116,7 +128,11 @@ ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, sock_cred *c
     from->len = m.msg_namelen;
   *flags = (m.msg_flags & MSG_TRUNC) ? SOCK_TRUNCATED : 0;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS)
+    if (c->cmsg_level != SOL_SOCKET)
+      continue;
+    if (c->cmsg_type == SCM_RIGHTS)
+      close_rights(c, 0); /* nobody asked for them */
+    if (c->cmsg_type != SCM_CREDENTIALS)
       continue;
     *flags |= SOCK_HAS_CREDS;
     if (cred)
@@ -197,8 +213,11 @@ static void take_fds(struct msghdr *m, int *fds, int max_fds, int *nfds, int *fl
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
       continue;
     int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    if (*nfds + n > max_fds) /* cannot happen: the kernel fills no more */
+    if (*nfds + n > max_fds) { /* cannot happen: the kernel fills no more */
+      close_rights(c, max_fds - *nfds);
       n = max_fds - *nfds;
+      *flags |= SOCK_FDS_DROPPED;
+    }
     memcpy(fds + *nfds, CMSG_DATA(c), sizeof(int) * (size_t)n);
     *nfds += n;
   }

@@ -39,7 +39,8 @@ typedef struct sock_cred {
 /* Receives one message into buf (cap bytes), its sender into *from and its
  * credentials into *cred when they are not NULL. Returns the message's whole
  * length (more than cap if it was cut, with SOCK_TRUNCATED in *flags;
- * SOCK_HAS_CREDS when it carried SCM_CREDENTIALS) or -errno. */
+ * SOCK_HAS_CREDS when it carried SCM_CREDENTIALS) or -errno. Descriptors a
+ * sender attached (SCM_RIGHTS) are closed at once: nobody asked for them. */
 ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, sock_cred *cred, int *flags);
 /* Sends one message to `to` (NULL: the connected peer). */
 ssize_t sock_send_packet(int fd, const void *buf, size_t n, const addr *to);

@@ -324,6 +324,8 @@ runtime *rt_get(lua_State *L) {
   if (r < 0)
     luaL_error(L, "luds: cannot create the event loop: %s", lerror_text(r));
   rt->closed = 0;
+  rt_own(rt, rt->lp.epfd, 1); /* never luds.close_fd'd nor wrapped */
+  rt_own(rt, rt->lp.sigfd, 1);
   rt->on_int = rt->on_term = LUA_NOREF;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);

@@ -108,7 +108,7 @@ function TestFdPass:test_bad_inputs()
     H.assert_raises({ "bad argument #1", "not a descriptor" }, luds.wrap, -1)
     H.assert_raises({ "bad argument #1", "number expected, got table" }, luds.wrap, {})
     -- a descriptor a luds socket owns is not to be adopted or closed twice
-    local owner = "fd " .. server:fd() .. " belongs to a luds socket (use its methods)"
+    local owner = "fd " .. server:fd() .. " belongs to luds (a socket: use its methods; or the event loop, or a copy's pipe)"
     H.assert_raises({ "bad argument #1", owner }, luds.wrap, server:fd())
     H.assert_raises({ "bad argument #1", owner }, luds.close_fd, server:fd())
     H.assert_raises({ "bad argument #1", "not a descriptor" }, luds.close_fd, -3)
@@ -211,6 +211,218 @@ function TestFdPass:test_253_descriptors()
     lu.assertEquals({ data, #fds, dropped }, { "m", 253, nil })
     for _, fd in ipairs(fds) do lu.assertTrue(luds.close_fd(fd)) end
   end)
+end
+
+-- No descriptor arrives unasked (issue 12, item 7): whatever a peer attaches
+-- to a datagram or seqpacket message that is read with read/read_from is
+-- closed at once, with passcred or without.
+TestUnaskedFds = H.suite()
+
+local function devnulls(n)
+  local files = {}
+  for k = 1, n do files[k] = assert(io.open("/dev/null")) end
+  return files
+end
+
+-- fds of open Lua files: io has no fileno, so take them from /proc.
+local function fds_of_devnull()
+  local list = {}
+  local dir = "/proc/" .. H.pid() .. "/fd/"
+  for fd in H.sh("ls " .. dir):gmatch("%d+") do
+    if H.sh("readlink " .. dir .. fd) == "/dev/null\n" then list[#list + 1] = tonumber(fd) end
+  end
+  return list
+end
+
+function TestUnaskedFds:test_datagrams_and_messages_with_fds()
+  H.run(function()
+    local files = devnulls(4)
+    local four = fds_of_devnull()
+    lu.assertTrue(#four >= 4)
+    four = { table.unpack(four, 1, 4) }
+    local plain = assert(luds.listen_packet("unixgram", self.dir .. "/g.sock"))
+    local cred = assert(luds.listen_packet("unixgram", self.dir .. "/c.sock", { passcred = true }))
+    local ln = assert(luds.listen("unixpacket", self.dir .. "/p.sock"))
+    local g1 = assert(luds.dial("unixgram", self.dir .. "/g.sock"))
+    local g2 = assert(luds.dial("unixgram", self.dir .. "/c.sock"))
+    local p1 = assert(luds.dial("unixpacket", self.dir .. "/p.sock"))
+    local p2 = assert(ln:accept())
+    local before = H.fd_count()
+    for i = 1, 50 do
+      for _, c in ipairs({ g1, g2, p1 }) do lu.assertEquals(c:send_fds("m" .. i, four), #("m" .. i)) end
+      lu.assertEquals(plain:read_from(), "m" .. i)
+      lu.assertEquals(cred:read_from(), "m" .. i)
+      lu.assertEquals(p2:read(), "m" .. i)
+    end
+    lu.assertEquals(H.fd_count(), before)
+    for _, f in ipairs(files) do f:close() end
+  end, 20)
+end
+
+-- The reported case: a python3 peer attaches 4 fds to each of 50 datagrams
+-- sent to examples/echo_unixgram.lua; the server ends with the fds it had.
+function TestUnaskedFds:test_echo_unixgram_server_keeps_none()
+  local path = self.dir .. "/echo.sock"
+  local p = H.start(self.dir, ("%s %s serve %s"):format(H.q(H.LUDS),
+    H.q(H.ROOT .. "/examples/echo_unixgram.lua"), H.q(path)))
+  local py = [[
+import array, os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[2])
+s.settimeout(5)
+fds = array.array("i", [os.open("/dev/null", os.O_RDONLY) for _ in range(4)])
+for i in range(int(sys.argv[3])):
+    msg = b"m%d" % i
+    s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)], 0, sys.argv[1])
+    assert s.recv(100) == msg
+print("ok")
+]]
+  local function send(n, name)
+    local out, err, status = H.exec(("python3 -c %s %s %s %d"):format(H.q(py), H.q(path),
+      H.q(self.dir .. "/" .. name), n))
+    lu.assertEquals({ out, status }, { "ok\n", 0 }, err)
+  end
+  H.run(function()
+    H.wait_for("the server's socket", function() return H.exists(path) end)
+  end)
+  send(1, "first.sock") -- the server has served once: its fds have settled
+  local before = H.fd_count(p.pid)
+  send(50, "flood.sock")
+  lu.assertEquals(H.fd_count(p.pid), before)
+  lu.assertEquals(H.stop(p, "TERM"), 143)
+end
+
+-- Descriptors that come with bytes read ahead (read_line, read_full) stay
+-- with those bytes (issue 12, item 8): recv_fds serves the buffered bytes
+-- first, with their descriptors; a plain read of such bytes closes them.
+TestReadAheadFds = H.suite()
+
+function TestReadAheadFds:test_recv_fds_after_read_line()
+  H.run(function()
+    local client, server, ln = H.pair(self.dir)
+    local files = devnulls(1)
+    local fd = fds_of_devnull()[1]
+    assert(client:write("header\n"))
+    assert(client:send_fds("body", { fd }))
+    lu.assertEquals(server:read_line(), "header") -- reads "body" and its fd ahead
+    assert(client:write("later"))
+    local data, fds = server:recv_fds()
+    lu.assertEquals(data, "body")
+    lu.assertEquals(#fds, 1)
+    lu.assertEquals(H.sh(("readlink /proc/%d/fd/%d"):format(H.pid(), fds[1])), "/dev/null\n")
+    lu.assertEquals(server:read(), "later")
+    lu.assertTrue(luds.close_fd(fds[1]))
+    files[1]:close()
+    ln:close()
+  end)
+end
+
+function TestReadAheadFds:test_order_and_limits()
+  H.run(function()
+    local client, server, ln = H.pair(self.dir)
+    local files = devnulls(3)
+    local three = fds_of_devnull()
+    assert(client:write("a\nbc"))
+    lu.assertEquals(server:read_line(), "a")
+    assert(client:send_fds("de", { three[1], three[2], three[3] }))
+    -- buffered bytes come first, before anything still in the socket
+    lu.assertEquals({ server:recv_fds(1) }, { "b", {} })
+    lu.assertEquals(server:read_full(3), "cde") -- reads "de" and the fds ahead
+    local before = H.fd_count()
+    assert(client:send_fds("fg", { three[1], three[2], three[3] }))
+    assert(client:write("\n"))
+    lu.assertEquals(server:read_line(), "fg")
+    lu.assertEquals(H.fd_count(), before) -- read_line took their bytes: closed
+    assert(client:send_fds("hi\n", { three[1], three[2], three[3] }))
+    assert(client:write("jk\n"))
+    local t = luds.spawn(function() return server:read_line() end)
+    lu.assertEquals({ t:wait(2) }, { true, "hi" })
+    local data, fds, dropped = server:recv_fds(10, 2) -- more came than asked
+    lu.assertEquals({ data, #fds, dropped }, { "jk\n", 0, nil })
+    lu.assertEquals(H.fd_count(), before)
+    for _, f in ipairs(files) do f:close() end
+    ln:close()
+  end)
+end
+
+function TestReadAheadFds:test_close_closes_held_fds()
+  H.run(function()
+    local client, server, ln = H.pair(self.dir)
+    local files = devnulls(2)
+    local two = fds_of_devnull()
+    local before = H.fd_count()
+    assert(client:send_fds("x", { two[1], two[2] }))
+    assert(client:write("y\nz"))
+    local t = luds.spawn(function() return server:read_line() end)
+    lu.assertEquals({ t:wait(2) }, { true, "xy" })
+    lu.assertEquals(H.fd_count(), before) -- their bytes were taken by read_line
+    assert(client:send_fds("w", { two[1], two[2] }))
+    lu.assertEquals(server:read_full(2), "zw")
+    lu.assertEquals(H.fd_count(), before)
+    assert(client:send_fds("held", { two[1], two[2] }))
+    assert(client:write("\n"))
+    local line_task = luds.spawn(function() return server:read_full(1) end)
+    lu.assertEquals({ line_task:wait(2) }, { true, "h" }) -- "eld\n" and 2 fds held
+    lu.assertEquals(H.fd_count(), before + 2)
+    server:close()
+    lu.assertEquals(H.fd_count(), before - 1) -- its own fd and the two held
+    for _, f in ipairs(files) do f:close() end
+    ln:close()
+  end)
+end
+
+-- The runtime's own descriptors (issue 12, item 14): the epoll fd, the
+-- signalfd and a copy's pipe are refused by close_fd and wrap.
+TestRuntimeFds = H.suite()
+
+local function fds_named(pattern)
+  local list = {}
+  local dir = "/proc/" .. H.pid() .. "/fd/"
+  for fd in H.sh("ls " .. dir):gmatch("%d+") do
+    local target = H.sh("readlink " .. dir .. fd)
+    if target:match(pattern) and H.slurp("/proc/self/fdinfo/" .. fd) then list[#list + 1] = tonumber(fd) end
+  end
+  return list
+end
+
+function TestRuntimeFds:test_loop_fds_refused()
+  H.run(function()
+    local ep, sig = fds_named("^anon_inode:%[eventpoll%]"), fds_named("^anon_inode:%[signalfd%]")
+    lu.assertEquals({ #ep, #sig }, { 1, 1 })
+    for _, fd in ipairs({ ep[1], sig[1] }) do
+      H.assert_raises({ "fd " .. fd .. " belongs to luds" }, luds.close_fd, fd)
+      H.assert_raises({ "fd " .. fd .. " belongs to luds" }, luds.wrap, fd)
+    end
+    luds.sleep(0.01) -- the loop still works
+  end)
+end
+
+function TestRuntimeFds:test_copy_pipe_refused()
+  H.run(function()
+    local src_w, src = H.pair(self.dir, "src.sock")
+    local dst, dst_r = H.pair(self.dir, "dst.sock")
+    local before = {}
+    for _, fd in ipairs(fds_named("^pipe:")) do before[fd] = true end -- stdout may be one
+    local function new_pipes()
+      local list = {}
+      for _, fd in ipairs(fds_named("^pipe:")) do
+        if not before[fd] then list[#list + 1] = fd end
+      end
+      return list
+    end
+    local t = luds.spawn(luds.copy, dst, src)
+    local w = luds.spawn(src_w.write, src_w, ("b"):rep(8 * 1024 * 1024)) -- bulk
+    H.wait_for("the copy to splice", function() return #new_pipes() == 2 end)
+    H.wait_parked(t) -- dst_r never reads: the copy waits
+    local refused = 0
+    for _, fd in ipairs(new_pipes()) do
+      if not pcall(luds.close_fd, fd) then refused = refused + 1 end
+    end
+    lu.assertEquals(refused, 2)
+    t:cancel()
+    w:cancel()
+    lu.assertEquals(new_pipes(), {}) -- closed at cancel, before any GC
+  end, 10)
 end
 
 luds.exit(lu.LuaUnit.run())
