@@ -52,12 +52,37 @@ local function bind(network, address)
   return pc
 end
 
+-- One task serves every client, so a reply must not wait on one that never
+-- reads: it waits at most REPLY_WAIT for room in the sender's queue, then is
+-- dropped, and that sender gets no replies for QUIET seconds. A silent
+-- client costs the others at most REPLY_WAIT each QUIET seconds.
+local REPLY_WAIT, QUIET, MAX_QUIET = 0.005, 1, 1024
+
+-- Forgets the senders whose quiet time is over; returns how many are left.
+local function sweep(quiet, now)
+  local left = 0
+  for from, until_ in pairs(quiet) do
+    if until_ <= now then quiet[from] = nil else left = left + 1 end
+  end
+  return left
+end
+
 -- Returns when the socket is closed (SIGINT/SIGTERM close it).
 local function serve(pc)
+  local quiet, nquiet = {}, 0 -- sender -> when it gets replies again
   while true do
     local data, from = pc:read_from()
     if not data then return end
-    pc:write_to(data, from)
+    local now = luds.now()
+    if (quiet[from] or 0) <= now then
+      pc:set_write_deadline(now + REPLY_WAIT)
+      local ok, _, code = pc:write_to(data, from)
+      if code == "CLOSED" then return end
+      if not ok and code == "TIMEOUT" then
+        if nquiet >= MAX_QUIET then nquiet = sweep(quiet, now) end
+        quiet[from], nquiet = now + QUIET, nquiet + 1
+      end
+    end
   end
 end
 

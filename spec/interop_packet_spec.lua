@@ -130,6 +130,48 @@ function TestInterop:test_sigterm_stops_servers_and_removes_files()
   end, 20)
 end
 
+-- One client that never reads must not stop the server for the others
+-- (issue 12, item 16): its full queue costs a reply deadline, then it is
+-- left unanswered for a while; a well-behaved python3 client is served.
+local PY_SILENT = [[
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[2])
+s.settimeout(2)
+sent = 0
+for i in range(200):
+    try:
+        s.sendto(b"flood %d" % i, sys.argv[1])
+        sent += 1
+    except socket.timeout:
+        break
+print(sent)
+]]
+
+local PY_GOOD = [[
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[2])
+s.settimeout(2)
+for i in range(50):
+    msg = b"hello %d" % i
+    s.sendto(msg, sys.argv[1])
+    assert s.recv(100) == msg, "wrong reply"
+print("ok")
+]]
+
+function TestInterop:test_silent_client_does_not_stall_others()
+  H.run(function()
+    self:start("unixgram")
+    local out, err, status = H.exec(("python3 -c %s %s %s"):format(H.q(PY_SILENT), H.q(self.path),
+      H.q(self.dir .. "/silent.sock")))
+    lu.assertEquals({ out, status }, { "200\n", 0 }, err) -- the server kept reading
+    out, err, status = H.exec(("python3 -c %s %s %s"):format(H.q(PY_GOOD), H.q(self.path),
+      H.q(self.dir .. "/good.sock")))
+    lu.assertEquals({ out, status }, { "ok\n", 0 }, err)
+  end, 30)
+end
+
 TestExample = H.suite()
 
 function TestExample:test_demos_without_arguments()
