@@ -118,7 +118,9 @@ function TestHandoff:test_no_descriptor_grows()
     self:ask("warm up")
     local pids = { self.parent.pid, self.workers[1].pid, self.workers[2].pid }
     local before = {}
-    for i, pid in ipairs(pids) do before[i] = H.fd_count(pid) end
+    for i, pid in ipairs(pids) do
+      before[i] = H.settled("fds of " .. pid, function() return H.fd_count(pid) end)
+    end
     for i = 1, 100 do self:ask("n" .. i) end
     -- a client's conn is closed by the parent right after the handoff and by
     -- the worker at end of stream: wait for both, then compare exactly

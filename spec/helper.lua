@@ -122,6 +122,20 @@ function H.wait_for(what, cond, seconds)
   lu.fail("timed out waiting for " .. what)
 end
 
+-- A reading that has settled: polls read() every 20 ms until it returns the
+-- same value five times running (a baseline must not be taken while, say, a
+-- server has yet to see a probe's EOF), within `seconds` (default 5).
+function H.settled(what, read, seconds)
+  local last, same = nil, 0
+  return H.wait_for(what .. " to settle", function()
+    local v = read()
+    same = v == last and same + 1 or 0
+    last = v
+    luds.sleep(0.01)
+    return same >= 4 and v
+  end, seconds)
+end
+
 -- Waits until task t is parked (blocked in I/O or asleep).
 function H.wait_parked(t)
   H.wait_for("task to block", function() return t:status() == "waiting" end)
