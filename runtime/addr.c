@@ -58,8 +58,11 @@ static int parse_unix(const char *s, size_t len, addr *a, int *why) {
   return 0;
 }
 
+/* An empty port is port 0 (the kernel picks one), as in Go. */
 static int parse_port(const char *s, unsigned *port) {
   char *end;
+  if (!*s)
+    return *port = 0, 0;
   if (*s < '0' || *s > '9')
     return -EINVAL;
   unsigned long p = strtoul(s, &end, 10);
@@ -73,7 +76,7 @@ static int parse_port(const char *s, unsigned *port) {
 static int split_hostport(const char *s, size_t len, char *host, size_t cap, unsigned *port,
                           int *why) {
   const char *colon = memrchr(s, ':', len);
-  if (!colon || colon + 1 == s + len || s[len - 1] == ']')
+  if (!colon || s[len - 1] == ']')
     return invalid(why, ADDR_MISSING_PORT);
   const char *h = s;
   size_t hlen = (size_t)(colon - s);

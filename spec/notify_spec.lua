@@ -72,9 +72,10 @@ function TestPasscred:test_without_passcred_two_values()
     local abstract = "@luds-notify-" .. self.dir:match("[^/]+$")
     local apc <close> = assert(luds.listen_packet("unixgram", abstract, { passcred = true }))
     lu.assertEquals(apc:local_addr(), abstract)
-    c:write_to("y", abstract)
+    local c2 <close> = assert(luds.dial("unixgram", abstract))
+    c2:write("y")
     lu.assertEquals(table.pack(apc:read_from()),
-      { n = 3, "y", c:local_addr(), { pid = H.pid(), uid = 0, gid = 0 } })
+      { n = 3, "y", c2:local_addr(), { pid = H.pid(), uid = 0, gid = 0 } })
   end)
 end
 
