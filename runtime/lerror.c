@@ -24,6 +24,7 @@ static const struct {
     {LERR_V6_BRACKETS, "EINVAL", "missing brackets around IPv6 address (want [v6]:port)"},
     {LERR_BAD_PORT, "EINVAL", "invalid port (want 0 to 65535)"},
     {LERR_BAD_HOST, "EINVAL", "invalid host (want a numeric address or localhost)"},
+    {LERR_REPLACED, "EEXIST", "socket file was replaced before its mode and owner were set"},
 };
 
 static int find_own(int err) {
