@@ -286,6 +286,8 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
   if (r < 0)
     return r;
   const char *path = addr_path(a);
+  if (!path && (o.mode >= 0 || o.uid != -1 || o.gid != -1))
+    return LERR_NO_SOCKET_FILE;
   if (path && o.remove_stale && (r = fsperm_remove_stale(path)) < 0 && r != -ENOENT)
     return r;
   r = lsock_open(L, s, a->ss.ss_family);

@@ -602,16 +602,26 @@ function TestListenPerm:test_path_limit_is_107_bytes()
   end)
 end
 
--- An abstract address has no file to chmod or chown: asking is an error, and
--- remove_stale has nothing to do.
+-- An abstract address has no file to chmod or chown: asking is an error that
+-- says so, and remove_stale has nothing to do. The same for an unnamed
+-- (autobound) packet socket and for IP.
 function TestListenPerm:test_abstract_address_options()
   H.run(function()
     local name = "@luds-access-spec-" .. H.pid()
-    for _, opts in ipairs({ { mode = "0660" }, { owner = "nobody" }, { group = 0 } }) do
-      H.assert_fails("EINVAL", "listen unix " .. name .. ": invalid argument",
-        luds.listen("unix", name, opts))
-      H.assert_fails("EINVAL", "listen unixgram " .. name .. ": invalid argument",
+    local why = ": mode, owner and group need a socket file:"
+      .. " abstract, unnamed and IP addresses have none"
+    for _, opts in ipairs({ { mode = "0660" }, { owner = "nobody" }, { group = 0 },
+        { mode = "0600", owner = 0, group = "nogroup" } }) do
+      H.assert_fails("EINVAL", "listen unix " .. name .. why, luds.listen("unix", name, opts))
+      H.assert_fails("EINVAL", "listen unixpacket " .. name .. why,
+        luds.listen("unixpacket", name, opts))
+      H.assert_fails("EINVAL", "listen unixgram " .. name .. why,
         luds.listen_packet("unixgram", name, opts))
+      H.assert_fails("EINVAL", "listen unixgram" .. why, luds.listen_packet("unixgram", "", opts))
+      H.assert_fails("EINVAL", "listen tcp 127.0.0.1:0" .. why,
+        luds.listen("tcp", "127.0.0.1:0", opts))
+      H.assert_fails("EINVAL", "listen udp 127.0.0.1:0" .. why,
+        luds.listen_packet("udp", "127.0.0.1:0", opts))
     end
     local ln = assert(luds.listen("unix", name, { remove_stale = true }))
     lu.assertEquals(ln:addr(), name)
