@@ -1,13 +1,16 @@
 /* OS layer for file permissions and identities: validates modes and ids,
  * wraps lstat/chmod/chown, runs the reentrant passwd/group lookups with
- * growing buffers, binds Unix sockets under a tight umask and removes stale
- * socket files. See fsperm.h for the contracts. */
+ * growing buffers, binds Unix sockets with their mode and owner and no
+ * path-based window, and removes stale socket files. See fsperm.h for the
+ * contracts. */
 #include "fsperm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,19 +102,23 @@ static int lstat_retry(const char *path, struct stat *sb) {
   return rc < 0 ? -errno : 0;
 }
 
+static void summarise(const struct stat *sb, struct fsperm_stat *st) {
+  st->type = type_of(sb->st_mode);
+  st->mode = (unsigned)(sb->st_mode & 07777);
+  st->uid = sb->st_uid;
+  st->gid = sb->st_gid;
+  st->dev = sb->st_dev;
+  st->ino = sb->st_ino;
+  st->size = sb->st_size;
+}
+
 int fsperm_stat(const char *path, struct fsperm_stat *st) {
   struct stat sb;
   int rc = lstat_retry(path, &sb);
 
   if (rc < 0)
     return rc;
-  st->type = type_of(sb.st_mode);
-  st->mode = (unsigned)(sb.st_mode & 07777);
-  st->uid = sb.st_uid;
-  st->gid = sb.st_gid;
-  st->dev = sb.st_dev;
-  st->ino = sb.st_ino;
-  st->size = sb.st_size;
+  summarise(&sb, st);
   return 0;
 }
 
@@ -304,6 +311,44 @@ int fsperm_user_groups(const char *name, long long gid, long long **gids, size_t
   return 0;
 }
 
+/* Why a listen's mode and owner never go through the path.
+ *
+ * bind(2) creates the socket file by name, and the socket remembers that
+ * name (getsockname, a peer's remote_addr), so it has to be bound at its
+ * real path: binding in a private directory and renaming it into place
+ * would give it the wrong address. Whoever may write the socket's directory
+ * can rename something over the fresh file between the bind and any later
+ * step. chmod(path) then follows a symlink swapped in, and chmod or even
+ * lchown(path) changes a file hard-linked in: a service running as root
+ * would chmod or chown whatever file the attacker names. So:
+ *
+ * 1. The file is born with its mode. The bind runs under umask ~mode & 0777
+ *    and Linux's unix_bind applies the umask itself, so the kernel creates
+ *    exactly `mode` (a default ACL on the directory can only narrow it).
+ *    Nothing is ever chmodded by path.
+ * 2. With an owner or group to set, the file is born 0 instead (the group
+ *    that creates it must not get bits meant for another), and gets the
+ *    owner, then the mode, through a handle only: the directory is opened,
+ *    the name is opened from it with O_PATH|O_NOFOLLOW (a symlink opens as
+ *    itself), and the handle must show a socket, owned by our euid, with one
+ *    link, on the directory's device, no more open than it was born. Then
+ *    fchownat(AT_EMPTY_PATH), then chmod of /proc/self/fd/N, which changes
+ *    exactly that inode (fchmodat takes no AT_EMPTY_PATH before Linux 6.6).
+ *    A mode-only bind that a default ACL narrowed is finished the same way.
+ * 3. A handle that fails the checks is not our file: it is not touched, not
+ *    removed, and the bind fails with -EEXIST. A failure after the checks
+ *    removes the name only while it still is that inode.
+ *
+ * Limits: the checks cannot tell our socket from another one-link socket
+ * file of this euid moved in from the same file system (only sock_diag can
+ * name the file a socket is bound to), but that file already sits in a
+ * directory the attacker may write. Whoever may write a directory above
+ * the socket's chooses where the bind lands in the first place; that is
+ * beyond what a bind can guard. With an owner or group and a mode, /proc
+ * must be mounted. A file system that does not give the new file our euid
+ * (NFS with root_squash) fails the checks, so such a listen with a mode or
+ * owner fails rather than guess. */
+
 /* Linux undoes a Unix-socket bind it aborts with EINTR, so retrying is safe. */
 static int bind_retry(int fd, const struct sockaddr *sa, socklen_t len) {
   int rc;
@@ -312,45 +357,172 @@ static int bind_retry(int fd, const struct sockaddr *sa, socklen_t len) {
   return rc < 0 ? -errno : 0;
 }
 
-/* Linux applies the umask when bind creates the file and ignores an earlier
- * fchmod on the socket, so the file is born with mode 0 under umask 0777.
- * umask is process-wide: files other threads create meanwhile get mode 0. */
-static int bind_masked(int fd, const struct sockaddr *sa, socklen_t len) {
+/* Binds so that the file is born with mode `born` (0..0777), or under the
+ * process umask when born < 0; *limit gets the widest mode it can be born
+ * with. umask is process-wide: files other threads create meanwhile get
+ * this mask (a fchmod before bind would not help: Linux ignores it). */
+static int bind_masked(int fd, const struct sockaddr *sa, socklen_t len, long born,
+                       unsigned *limit) {
   mode_t old = umask(0777);
-  int rc = bind_retry(fd, sa, len);
+  mode_t mask = born >= 0 ? ~(mode_t)born & 0777 : old;
+  int rc;
 
+  umask(mask);
+  rc = bind_retry(fd, sa, len);
   umask(old);
+  *limit = (unsigned)(~mask & 0777);
   return rc;
 }
 
-/* lchown: the path was just created as a socket; never follow a symlink that
- * might have been swapped in since. */
-static int own_and_mode(const char *path, long mode, long long uid, long long gid) {
+static int open_at(int dir, const char *name, int flags) {
+  int fd;
+
+  RETRY_EINTR(fd, openat(dir, name, flags | O_CLOEXEC));
+  return fd < 0 ? -errno : fd;
+}
+
+static void close_handle(int fd) {
+  if (fd >= 0)
+    close(fd);
+}
+
+/* The directory part of path into buf (".", "/" or what comes before the
+ * last slash); *base points at the last component, which must not be empty. */
+static int split_path(const char *path, char *buf, size_t cap, const char **base) {
+  const char *slash = strrchr(path, '/');
+  const char *dir = !slash ? "." : slash == path ? "/" : path;
+  size_t n = !slash || slash == path ? strlen(dir) : (size_t)(slash - path);
+
+  *base = slash ? slash + 1 : path;
+  if (!**base)
+    return -EINVAL;
+  if (n >= cap)
+    return -ENAMETOOLONG;
+  memcpy(buf, dir, n);
+  buf[n] = '\0';
+  return 0;
+}
+
+/* A missing name or a directory that is no longer one: the file is gone. */
+static int replaced(int rc) { return rc == -ENOENT || rc == -ENOTDIR ? -EEXIST : rc; }
+
+/* O_PATH handles on path's directory (*dir) and, from it, on what the name
+ * holds now, never followed; returns the latter. */
+static int open_entry(const char *path, int *dir, const char **base) {
+  char buf[sizeof((struct sockaddr_un *)0)->sun_path];
+  int rc = split_path(path, buf, sizeof buf, base);
+
+  if (rc < 0)
+    return rc;
+  *dir = open_at(AT_FDCWD, buf, O_PATH | O_DIRECTORY);
+  if (*dir < 0)
+    return replaced(*dir);
+  rc = open_at(*dir, *base, O_PATH | O_NOFOLLOW);
+  return rc < 0 ? replaced(rc) : rc;
+}
+
+int fsperm_check_bound(int dir, int fd, unsigned limit, struct fsperm_stat *st) {
+  struct stat ds, fs;
+
+  if (fstat(dir, &ds) < 0 || fstat(fd, &fs) < 0)
+    return -errno;
+  if (!S_ISDIR(ds.st_mode) || !S_ISSOCK(fs.st_mode) || fs.st_uid != geteuid() || fs.st_nlink != 1 ||
+      fs.st_dev != ds.st_dev || (fs.st_mode & 07777 & ~limit) != 0)
+    return -EEXIST;
+  summarise(&fs, st);
+  return 0;
+}
+
+/* chmod of the inode behind handle fd: /proc/self/fd/N is that inode, not a
+ * name that can be swapped. */
+static int chmod_handle(int fd, unsigned mode) {
+  char link[32];
+  int rc;
+
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  RETRY_EINTR(rc, chmod(link, (mode_t)mode));
+  return rc < 0 ? -errno : 0;
+}
+
+/* Owner first, then mode, both through the handle. */
+static int own_and_mode(int fd, unsigned born, long mode, long long uid, long long gid) {
   int rc = 0;
 
   if (uid != -1 || gid != -1)
-    RETRY_EINTR(rc, lchown(path, (uid_t)uid, (gid_t)gid));
+    RETRY_EINTR(rc, fchownat(fd, "", (uid_t)uid, (gid_t)gid, AT_EMPTY_PATH));
   if (rc < 0)
     return -errno;
-  return mode >= 0 ? fsperm_chmod(path, (unsigned)mode) : 0;
+  return mode >= 0 && (unsigned)mode != born ? chmod_handle(fd, (unsigned)mode) : 0;
+}
+
+static int stat_handle(int fd, struct fsperm_stat *st) {
+  struct stat sb;
+
+  if (fstat(fd, &sb) < 0)
+    return -errno;
+  summarise(&sb, st);
+  return 0;
+}
+
+static int same_at(int dir, const char *name, unsigned long long dev, unsigned long long ino) {
+  struct stat sb;
+  int rc;
+
+  RETRY_EINTR(rc, fstatat(dir, name, &sb, AT_SYMLINK_NOFOLLOW));
+  if (rc < 0)
+    return -errno;
+  return S_ISSOCK(sb.st_mode) && (unsigned long long)sb.st_dev == dev &&
+         (unsigned long long)sb.st_ino == ino;
+}
+
+static int remove_own_at(int dir, const char *name, unsigned long long dev,
+                         unsigned long long ino) {
+  int rc = same_at(dir, name, dev, ino);
+
+  if (rc <= 0)
+    return rc;
+  return unlinkat(dir, name, 0) < 0 && errno != ENOENT ? -errno : 1;
+}
+
+/* After the bind: checks what path holds through a handle, sets owner and
+ * mode through it and fills *st; a failure past the checks removes the name
+ * while it still is the socket checked. */
+static int settle(const char *path, unsigned limit, long mode, long long uid, long long gid,
+                  struct fsperm_stat *st) {
+  const char *base = path;
+  int dir = -1;
+  int fd = open_entry(path, &dir, &base);
+  int rc = fd < 0 ? fd : fsperm_check_bound(dir, fd, limit, st);
+
+  if (rc == 0) {
+    rc = own_and_mode(fd, st->mode, mode, uid, gid);
+    if (rc == 0)
+      rc = stat_handle(fd, st);
+    if (rc < 0)
+      remove_own_at(dir, base, st->dev, st->ino);
+  }
+  close_handle(fd);
+  close_handle(dir);
+  return rc;
 }
 
 int fsperm_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, const char *path, long mode,
-                     long long uid, long long gid) {
-  bool asked = mode >= 0 || uid != -1 || gid != -1;
+                     long long uid, long long gid, struct fsperm_stat *st) {
+  bool owner = uid != -1 || gid != -1;
+  struct fsperm_stat own;
+  unsigned limit;
   int rc;
 
-  if (mode > 0777 || !id_ok(uid, true) || !id_ok(gid, true))
+  if (mode > 0777 || !id_ok(uid, true) || !id_ok(gid, true) || (!path && (mode >= 0 || owner)))
     return -EINVAL;
-  if (!path && asked)
-    return -EINVAL;
-  rc = mode >= 0 ? bind_masked(fd, sa, len) : bind_retry(fd, sa, len);
-  if (rc < 0 || !asked)
-    return rc;
-  rc = own_and_mode(path, mode, uid, gid);
-  if (rc < 0)
-    unlink(path);
-  return rc;
+  if (st)
+    memset(st, 0, sizeof *st);
+  if (mode < 0 && !owner) {
+    rc = bind_retry(fd, sa, len);
+    return rc == 0 && path && st ? fsperm_stat(path, st) : rc;
+  }
+  rc = bind_masked(fd, sa, len, mode < 0 ? -1 : owner ? 0 : mode, &limit);
+  return rc < 0 ? rc : settle(path, limit, mode, uid, gid, st ? st : &own);
 }
 
 /* Returns 0 if a non-blocking connect of this type succeeds, else its errno.
@@ -407,19 +579,9 @@ int fsperm_remove_stale(const char *path) {
 }
 
 int fsperm_same_file(const char *path, unsigned long long dev, unsigned long long ino) {
-  struct stat sb;
-  int rc = lstat_retry(path, &sb);
-
-  if (rc < 0)
-    return rc;
-  return S_ISSOCK(sb.st_mode) && (unsigned long long)sb.st_dev == dev &&
-         (unsigned long long)sb.st_ino == ino;
+  return same_at(AT_FDCWD, path, dev, ino);
 }
 
 int fsperm_remove_own(const char *path, unsigned long long dev, unsigned long long ino) {
-  int rc = fsperm_same_file(path, dev, ino);
-
-  if (rc <= 0)
-    return rc;
-  return unlink(path) < 0 && errno != ENOENT ? -errno : 1;
+  return remove_own_at(AT_FDCWD, path, dev, ino);
 }

@@ -1,7 +1,8 @@
 /* OS layer for file permissions and identities: mode parsing, lstat summaries,
- * chmod/chown, passwd/group lookups, umask-tight binding of Unix sockets and
- * removal of stale socket files. Includes no Lua header; every int function
- * returns >= 0 on success or -errno on failure and retries EINTR itself. */
+ * chmod/chown, passwd/group lookups, binding Unix sockets with their mode and
+ * owner and no path-based window, and removal of stale socket files. Includes
+ * no Lua header; every int function returns >= 0 on success or -errno on
+ * failure and retries EINTR itself. */
 #ifndef LUDS_FSPERM_H
 #define LUDS_FSPERM_H
 
@@ -80,13 +81,27 @@ void fsperm_group_free(struct fsperm_group *g);
 int fsperm_user_groups(const char *name, long long gid, long long **gids, size_t *n);
 
 /* bind(fd, sa, len) creating socket file `path` that is never more open than
- * asked. mode 0..0777: bind under umask 0777, then lchown (if uid or gid is
- * not -1), then chmod to exactly `mode`. mode < 0: bind under the process
- * umask, then lchown if asked. Any failure after the bind unlinks `path`.
- * path NULL (abstract address) allows only mode < 0 and uid = gid = -1.
- * Swaps the process-wide umask briefly: meant for a single-threaded runtime. */
+ * asked, and changed, if at all, only through a checked handle, never by
+ * path (fsperm.c says why). mode 0..0777 alone: the file is born with
+ * exactly `mode`. With uid or gid not -1: born 0 (mode >= 0) or under the
+ * process umask (mode < 0), then chowned, then given `mode`. Before any
+ * change the file must pass fsperm_check_bound; if it does not (something
+ * was swapped in, or the name is gone) it is left alone and the result is
+ * -EEXIST, which bind itself never returns for AF_UNIX. A failure after the
+ * check removes the file only while it still is the socket checked. path
+ * NULL (abstract address) allows only mode < 0 and uid = gid = -1. When st
+ * is not NULL and path is set, *st describes the file on success: from the
+ * checked handle, or, when nothing was asked, from lstat(path). Swaps the
+ * process-wide umask briefly: meant for a single-threaded runtime. */
 int fsperm_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, const char *path, long mode,
-                     long long uid, long long gid);
+                     long long uid, long long gid, struct fsperm_stat *st);
+
+/* 0 if O_PATH handle fd, opened without following from directory handle dir,
+ * is what a bind there has just created: a socket, owned by the effective
+ * uid, with one link, on dir's device, with no mode bit outside `limit`.
+ * Fills *st then. -EEXIST if not (the file was replaced), -errno if fstat
+ * fails. */
+int fsperm_check_bound(int dir, int fd, unsigned limit, struct fsperm_stat *st);
 
 /* Removes `path` if it is a socket nobody listens on (connect refused for
  * stream, then seqpacket, then dgram), returning 0. -EADDRINUSE: alive (kept).

@@ -24,6 +24,9 @@ static const struct {
     {LERR_V6_BRACKETS, "EINVAL", "missing brackets around IPv6 address (want [v6]:port)"},
     {LERR_BAD_PORT, "EINVAL", "invalid port (want 0 to 65535)"},
     {LERR_BAD_HOST, "EINVAL", "invalid host (want a numeric address or localhost)"},
+    {LERR_REPLACED, "EEXIST", "socket file was replaced before its mode and owner were set"},
+    {LERR_NO_SOCKET_FILE, "EINVAL",
+     "mode, owner and group need a socket file: abstract, unnamed and IP addresses have none"},
     {LERR_WRITE_TO_CONNECTED, "EISCONN", "use of write_to with a connected socket (use write)"},
 };
 

@@ -20,7 +20,9 @@ enum {
   LERR_V6_BRACKETS = -5012,
   LERR_BAD_PORT = -5013,
   LERR_BAD_HOST = -5014,
-  LERR_WRITE_TO_CONNECTED = -5020, /* EISCONN, Go's ErrWriteToConnected */
+  LERR_REPLACED = -5020,       /* EEXIST: the new socket file was swapped before chown/chmod */
+  LERR_NO_SOCKET_FILE = -5021, /* EINVAL: mode/owner/group on an address with no file */
+  LERR_WRITE_TO_CONNECTED = -5022, /* EISCONN, Go's ErrWriteToConnected */
 };
 
 /* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */

@@ -263,25 +263,24 @@ lua_Integer lsock_optrange(lua_State *L, int opts, const char *key, lua_Integer 
   return v;
 }
 
-/* Remembers the file s created so that close removes it, but only while
- * lstat still shows this very socket. */
-static int own_file(lsock *s, const char *path) {
-  struct fsperm_stat st;
-  int r = fsperm_stat(path, &st);
-  if (r < 0)
-    return r;
+/* Remembers the file s created (st: as the bind saw it) so that close
+ * removes it, but only while lstat still shows this very socket. */
+static int own_file(lsock *s, const char *path, const struct fsperm_stat *st) {
   s->path = strdup(path);
   if (!s->path)
     return -ENOMEM;
-  s->dev = st.dev;
-  s->ino = st.ino;
+  s->dev = st->dev;
+  s->ino = st->ino;
   rt_add_closer(s->rt, &s->closer);
   return 0;
 }
 
-/* EADDRINUSE from bind also means "some file is there": say which. */
+/* EADDRINUSE from bind also means "some file is there": say which. EEXIST
+ * is fsperm's "the file was swapped before its chown/chmod". */
 static int bind_error(const char *path, int r) {
   struct fsperm_stat st;
+  if (r == -EEXIST)
+    return LERR_REPLACED;
   if (r == -EADDRINUSE && path && fsperm_stat(path, &st) == 0 && st.type != FSPERM_SOCKET)
     return -EEXIST;
   return r;
@@ -293,6 +292,8 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
   if (r < 0)
     return r;
   const char *path = addr_path(a);
+  if (!path && (o.mode >= 0 || o.uid != -1 || o.gid != -1))
+    return LERR_NO_SOCKET_FILE;
   if (path && o.remove_stale && (r = fsperm_remove_stale(path)) < 0 && r != -ENOENT)
     return r;
   r = lsock_open(L, s, a->ss.ss_family);
@@ -300,10 +301,12 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
     return r;
   if (s->net->family != AF_UNIX && s->net->listens)
     sock_reuseaddr(s->fd);
-  r = fsperm_bind_unix(s->fd, (const struct sockaddr *)&a->ss, a->len, path, o.mode, o.uid, o.gid);
+  struct fsperm_stat st;
+  r = fsperm_bind_unix(s->fd, (const struct sockaddr *)&a->ss, a->len, path, o.mode, o.uid, o.gid,
+                       path && own ? &st : NULL);
   if (r < 0)
     return bind_error(path, r);
-  return path && own ? own_file(s, path) : 0;
+  return path && own ? own_file(s, path, &st) : 0;
 }
 
 static int s_close(lua_State *L) {

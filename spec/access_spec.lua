@@ -68,6 +68,13 @@ end
 local function umask() return H.slurp("/proc/self/status"):match("\nUmask:%s*(%d+)\n") end
 local START_UMASK = umask()
 
+-- The octal mode string of `bits` (e.g. "666") less this process's umask,
+-- and with `acl` (e.g. "750") when given.
+local function masked(bits, acl)
+  local m = tonumber(bits, 8) & ~tonumber(umask(), 8) & tonumber(acl or "777", 8)
+  return ("%04o"):format(m)
+end
+
 -- Run by child processes: dials the unix socket arg[1]; if arg[2] is given,
 -- writes it and shuts the write side; then writes to stdout everything it reads
 -- up to end of stream, followed by "<CODE>" of that end. A failed dial prints
@@ -393,7 +400,9 @@ local function listen(net, name, opts)
   luds.spawn(luds.serve, assert(luds.listen(net, dir .. "/" .. name, opts)), function() end)
   note(dir .. "/" .. name)
 end
-for _, mode in ipairs({ "0660", "0600", "0640" }) do listen("unix", mode .. ".sock", { mode = mode }) end
+for _, mode in ipairs({ "0660", "0600", "0640", "0666", "0700", "0000" }) do
+  listen("unix", mode .. ".sock", { mode = mode })
+end
 listen("unix", "num.sock", { mode = tonumber("640", 8) })
 listen("unixpacket", "packet.sock", { mode = "0660" })
 local pc = assert(luds.listen_packet("unixgram", dir .. "/gram.sock", -- kept open till the end
@@ -414,8 +423,9 @@ local function check_umask(self, umask, default, plain)
     return (H.slurp(p.dir .. "/out") or ""):match("^(.-)\n")
   end)
   -- The harness itself: the umask really was in force in the child.
-  lu.assertEquals(line, "0660 0600 0640 0640 0660 0620 " .. default .. " " .. plain)
+  lu.assertEquals(line, "0660 0600 0640 0666 0700 0000 0640 0660 0620 " .. default .. " " .. plain)
   for _, c in ipairs({ { "0660.sock", "0660" }, { "0600.sock", "0600" }, { "0640.sock", "0640" },
+      { "0666.sock", "0666" }, { "0700.sock", "0700" }, { "0000.sock", "0000" },
       { "num.sock", "0640" }, { "packet.sock", "0660" }, { "gram.sock", "0620" },
       { "default.sock", default } }) do
     assert_stat(d .. "/" .. c[1], "socket", c[2], 0, 0)
@@ -524,16 +534,94 @@ function TestListenPerm:test_umask_restored()
   end)
 end
 
--- An abstract address has no file to chmod or chown: asking is an error, and
--- remove_stale has nothing to do.
+-- Gives dir the default ACL u::rwx g::r-x o::--- (as setfacl -d would);
+-- exits 3 where the file system has no ACLs.
+local PY_DEFAULT_ACL = [[
+import errno, os, struct, sys
+acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, 0xffffffff)
+                                      for tag, perm in ((0x01, 7), (0x04, 5), (0x20, 0)))
+try:
+    os.setxattr(sys.argv[1], "system.posix_acl_default", acl)
+except OSError as e:
+    sys.exit(3 if e.errno in (errno.EOPNOTSUPP, errno.ENOTSUP) else 1)
+]]
+
+-- A default ACL narrows what bind creates: a listen without a mode gets 0777
+-- less the umask (unix_bind applies it itself) and less 0027, while a plain
+-- file gets 0640 (with a default ACL, open ignores the umask). A mode asked is
+-- still exact: luds finishes it through its checked handle.
+function TestListenPerm:test_default_acl_does_not_narrow_a_mode_asked()
+  local d = self.dir .. "/acl"
+  os.execute("mkdir " .. H.q(d))
+  local _, err, status = H.exec(("python3 -c %s %s"):format(H.q(PY_DEFAULT_ACL), H.q(d)))
+  lu.skipIf(status == 3, "the file system has no ACLs")
+  lu.assertEquals(status, 0, err)
+  H.run(function()
+    H.spit(d .. "/plain", "")
+    assert_stat(d .. "/plain", "file", "0640", 0, 0)
+    local cases = {
+      { "unix", { mode = "0666" }, "0666", 0 },
+      { "unix", { mode = "0660" }, "0660", 0 },
+      { "unix", { mode = "0000" }, "0000", 0 },
+      { "unixgram", { mode = "0622" }, "0622", 0 },
+      { "unix", { mode = "0666", group = "nogroup" }, "0666", NOGROUP },
+    }
+    for i, c in ipairs(cases) do
+      local path = ("%s/%d.sock"):format(d, i)
+      local listen = c[1] == "unixgram" and luds.listen_packet or luds.listen
+      local obj = assert(listen(c[1], path, c[2]))
+      assert_stat(path, "socket", c[3], 0, c[4])
+      obj:close()
+    end
+    local ln = assert(luds.listen("unix", d .. "/none.sock"))
+    assert_stat(d .. "/none.sock", "socket", masked("777", "750"), 0, 0)
+    ln:close()
+  end)
+end
+
+-- sun_path holds 108 bytes with the terminating NUL: a path of 107 bytes
+-- gets its mode and owner; 108 is ENAMETOOLONG and creates nothing.
+function TestListenPerm:test_path_limit_is_107_bytes()
+  H.run(function()
+    local function path_of(len) return self.dir .. "/" .. ("p"):rep(len - #self.dir - 1) end
+    local fits, long = path_of(107), path_of(108)
+    lu.assertEquals({ #fits, #long }, { 107, 108 })
+    local ln = assert(luds.listen("unix", fits, { mode = "0660", group = "nogroup" }))
+    assert_stat(fits, "socket", "0660", 0, NOGROUP)
+    lu.assertEquals(ln:addr(), fits)
+    ln:close()
+    local pc = assert(luds.listen_packet("unixgram", fits,
+      { mode = "0620", unlink_on_close = true }))
+    assert_stat(fits, "socket", "0620", 0, 0)
+    pc:close()
+    H.assert_fails("ENAMETOOLONG", "listen unix " .. long .. ": file name too long",
+      luds.listen("unix", long, { mode = "0660" }))
+    H.assert_fails("ENAMETOOLONG", "listen unixgram " .. long .. ": file name too long",
+      luds.listen_packet("unixgram", long, { mode = "0660" }))
+    lu.assertEquals(H.ls(self.dir), "")
+  end)
+end
+
+-- An abstract address has no file to chmod or chown: asking is an error that
+-- says so, and remove_stale has nothing to do. The same for an unnamed
+-- (autobound) packet socket and for IP.
 function TestListenPerm:test_abstract_address_options()
   H.run(function()
     local name = "@luds-access-spec-" .. H.pid()
-    for _, opts in ipairs({ { mode = "0660" }, { owner = "nobody" }, { group = 0 } }) do
-      H.assert_fails("EINVAL", "listen unix " .. name .. ": invalid argument",
-        luds.listen("unix", name, opts))
-      H.assert_fails("EINVAL", "listen unixgram " .. name .. ": invalid argument",
+    local why = ": mode, owner and group need a socket file:"
+      .. " abstract, unnamed and IP addresses have none"
+    for _, opts in ipairs({ { mode = "0660" }, { owner = "nobody" }, { group = 0 },
+        { mode = "0600", owner = 0, group = "nogroup" } }) do
+      H.assert_fails("EINVAL", "listen unix " .. name .. why, luds.listen("unix", name, opts))
+      H.assert_fails("EINVAL", "listen unixpacket " .. name .. why,
+        luds.listen("unixpacket", name, opts))
+      H.assert_fails("EINVAL", "listen unixgram " .. name .. why,
         luds.listen_packet("unixgram", name, opts))
+      H.assert_fails("EINVAL", "listen unixgram" .. why, luds.listen_packet("unixgram", "", opts))
+      H.assert_fails("EINVAL", "listen tcp 127.0.0.1:0" .. why,
+        luds.listen("tcp", "127.0.0.1:0", opts))
+      H.assert_fails("EINVAL", "listen udp 127.0.0.1:0" .. why,
+        luds.listen_packet("udp", "127.0.0.1:0", opts))
     end
     local ln = assert(luds.listen("unix", name, { remove_stale = true }))
     lu.assertEquals(ln:addr(), name)
@@ -572,9 +660,11 @@ print(try("a.sock", { mode = "0660", owner = "root" }),
 end
 
 -- The order inside a listen with mode/owner/group, made visible by stopping the
--- child in the middle with strace's fault injection: the file is born 0000 (bound
--- under umask 0777, here with the child's umask 000), chowned, and only then
--- chmodded; a failing chown or chmod leaves no file behind.
+-- child in the middle with strace's fault injection: with an owner or group the
+-- file is born 0000 (bound under umask 0777, here with the child's umask 000),
+-- chowned, and only then chmodded; a failing chown or chmod leaves no file
+-- behind. strace's log shows that neither goes by path: fchownat on a handle,
+-- chmod of /proc/self/fd/N; a mode alone needs neither.
 TestBindOrder = suite()
 
 -- strace must be installed and allowed to ptrace (some containers forbid it).
@@ -631,6 +721,61 @@ function TestBindOrder:test_failed_chmod_removes_file()
   H.run(function()
     lu.assertEquals(listen_with_fault(self.dir .. "/s.sock", CHMOD, "error=EPERM"), "EPERM")
     lu.assertEquals(H.ls(self.dir), "")
+  end, CHILD_LIMIT)
+end
+
+-- Runs a child that listens at dir/s.sock on net with the options `opts` (Lua
+-- source) under strace logging every chown and chmod call; returns its stdout
+-- (the file's mode, or the error code) and those calls, descriptors shown as N.
+local TRACE_CHILD = [[
+local luds = require "luds"
+local listen = arg[2] == "unixgram" and luds.listen_packet or luds.listen
+local ln, _, code = listen(arg[2], arg[1], load("return " .. arg[3])())
+io.write(ln and luds.stat(arg[1]).mode or code)
+]]
+
+local function traced_listen(dir, net, opts)
+  local log = dir .. "/strace.log"
+  local strace = ("strace -f -o %s -e trace=chown,lchown,fchown,fchownat,chmod,fchmod,fchmodat")
+    :format(H.q(log))
+  local child = ("ASAN_OPTIONS=detect_leaks=0 exec %s %s"):format(strace,
+    lua_cmd("", TRACE_CHILD, dir .. "/s.sock", net, opts))
+  local out = H.exec("sh -c " .. H.q(child))
+  local calls = {}
+  for line in H.slurp(log):gmatch("[^\n]+") do
+    local call = line:match("^%d+%s+(%l*ch[mo][ow][dn]%l*%(.*)$")
+    if call then
+      call = call:gsub("^fchownat%(%d+,", "fchownat(N,")
+      call = call:gsub("/proc/self/fd/%d+", "/proc/self/fd/N")
+      calls[#calls + 1] = (call:gsub("%s+=%s+", " = "))
+    end
+  end
+  os.remove(log)
+  return out, calls
+end
+
+function TestBindOrder:test_no_chown_or_chmod_by_path()
+  lu.skipIf(not HAVE_STRACE, "needs a working strace")
+  H.run(function()
+    local function chmod_fd(mode) return ('chmod("/proc/self/fd/N", %s) = 0'):format(mode) end
+    local cases = {
+      { "unix", '{ mode = "0660" }', "0660", {} },
+      { "unixgram", '{ mode = "0620" }', "0620", {} },
+      { "unix", '{ mode = "0660", owner = "nobody", group = "nogroup" }', "0660",
+        { 'fchownat(N, "", 65534, 65534, AT_EMPTY_PATH) = 0', chmod_fd("0660") } },
+      { "unix", '{ owner = "nobody" }', masked("777"),
+        { 'fchownat(N, "", 65534, -1, AT_EMPTY_PATH) = 0' } },
+      { "unixgram", '{ mode = "0600", group = 0 }', "0600",
+        { 'fchownat(N, "", -1, 0, AT_EMPTY_PATH) = 0', chmod_fd("0600") } },
+      { "unix", '{ mode = "0000", owner = 0 }', "0000",
+        { 'fchownat(N, "", 0, -1, AT_EMPTY_PATH) = 0' } },
+    }
+    for _, c in ipairs(cases) do
+      local out, calls = traced_listen(self.dir, c[1], c[2])
+      lu.assertEquals(out, c[3], c[2])
+      lu.assertEquals(calls, c[4], c[2])
+      os.remove(self.dir .. "/s.sock")
+    end
   end, CHILD_LIMIT)
 end
 
@@ -1112,6 +1257,8 @@ function TestRemoveStale:test_listen_over_non_socket_fails()
       local before = luds.stat(path)
       H.assert_fails("ENOTSOCK", "listen unix " .. path .. ": socket operation on non-socket",
         luds.listen("unix", path, { remove_stale = true }))
+      H.assert_fails("ENOTSOCK", "listen unixgram " .. path .. ": socket operation on non-socket",
+        luds.listen_packet("unixgram", path, { remove_stale = true, mode = "0660" }))
       lu.assertEquals(luds.stat(path), before)
     end
     lu.assertEquals(H.slurp(d .. "/file"), "keep")

@@ -1,7 +1,8 @@
 -- Security of socket files and peers: a mode is in force from the moment the
--- file exists, a listener removes only the file it bound, and abstract
--- sockets, which have no file and so no permissions, are guarded by peer
--- credentials.
+-- file exists, a racing renamer in the socket's directory cannot turn the
+-- mode or owner onto another file, a listener removes only the file it bound,
+-- and abstract sockets, which have no file and so no permissions, are guarded
+-- by peer credentials.
 --
 -- Abstract sockets ("@name") live in the network namespace, not the file
 -- system: no mode, owner or group applies, and any process in the namespace
@@ -132,8 +133,8 @@ function TestModeWindow:test_poller_sees_a_chmod_after_bind()
 end
 
 -- listen/listen_packet with mode = "0600", over and over, with a process
--- polling the path: no mode wider than 0600 is ever seen (0000, the mode
--- under the bind-time umask, is narrower). It runs at least 200 rounds and
+-- polling the path: no mode wider than 0600 is ever seen (the file is born
+-- 0600 under a bind-time umask of 0177). It runs at least 200 rounds and
 -- goes on (up to 5,000) until the poller has caught the file at least once.
 function TestModeWindow:test_mode_0600_is_never_wider_while_polled()
   H.run(function()
@@ -165,6 +166,128 @@ function TestModeWindow:test_mode_0600_is_never_wider_while_polled()
     end
     lu.assertTrue(rounds >= 200)
   end, 40)
+end
+
+-- Swaps links to a target file over the socket path as fast as it can, as
+-- someone who may write the socket's directory could: a symlink, then a hard
+-- link, each made at `link` and renamed over `sock` (rename replaces whatever
+-- is there, our fresh socket included). Prints "ready", then "swaps N" when
+-- `seconds` have passed or `cap` swaps were made.
+local PY_RENAMER = [[
+import os, sys, time
+target, link, sock = sys.argv[1], sys.argv[2], sys.argv[3]
+seconds, cap = float(sys.argv[4]), int(sys.argv[5])
+swaps = 0
+print("ready", flush=True)
+deadline = time.monotonic() + seconds
+while swaps < cap and time.monotonic() < deadline:
+    for i in range(200):
+        try:
+            if i % 2:
+                os.link(target, link)
+            else:
+                os.symlink(target, link)
+            os.rename(link, sock)
+            swaps += 1
+        except OSError:
+            try:
+                os.unlink(link)
+            except OSError:
+                pass
+print("swaps", swaps, flush=True)
+]]
+
+local RACE_SECONDS, RACE_SWAPS, RACE_LISTENS = 2, 2000000, 200000
+
+TestModeRace = H.suite()
+
+-- What a listen may answer while the renamer runs: the socket, or one of
+-- these (a link already stood at the path when bind ran; or one was swapped
+-- in between the bind and the chown/chmod, which luds then refuses to touch).
+local function race_outcome(sock, net, obj, msg, code)
+  if obj then return "served" end
+  local known = {
+    ["address already in use"] = "EADDRINUSE",
+    ["file exists"] = "EEXIST",
+    ["socket file was replaced before its mode and owner were set"] = "EEXIST",
+  }
+  local text = msg:match("^listen " .. net .. " " .. sock:gsub("%p", "%%%0") .. ": (.*)$")
+  lu.assertEquals(code, known[text], msg)
+  if text == "address already in use" then return "in use" end
+  return text == "file exists" and "link" or "refused"
+end
+
+-- Listens at dir/sock.sock and closes again, over and over (cases in turn),
+-- while the renamer swaps links to dir/target over that path, until the
+-- renamer is done (RACE_SECONDS). The target (mode 0600) must be exactly as
+-- it was (mode, owner, group, inode, size) after every listen.
+local function race(dir, cases)
+  local target, sock = dir .. "/target", dir .. "/sock.sock"
+  H.spit(target, "secret\n")
+  assert(luds.chmod(target, "0600"))
+  local before = assert(luds.stat(target))
+  local p = H.start(dir, ("python3 -c %s %s %s %s %d %d"):format(H.q(PY_RENAMER), H.q(target),
+    H.q(dir .. "/link"), H.q(sock), RACE_SECONDS, RACE_SWAPS))
+  H.wait_for("the renamer to start", function()
+    return (H.slurp(p.dir .. "/out") or ""):find("ready\n", 1, true)
+  end, 10)
+  local seen, listens, start = {}, 0, luds.now()
+  for i = 1, RACE_LISTENS do
+    if i % 64 == 0 and (H.slurp(p.dir .. "/rc") or luds.now() - start > RACE_SECONDS + 2) then
+      break
+    end
+    os.remove(sock)
+    local case = cases[i % #cases + 1]
+    local listen = case.net == "unixgram" and luds.listen_packet or luds.listen
+    local obj, msg, code = listen(case.net, sock, case.opts)
+    local outcome = race_outcome(sock, case.net, obj, msg, code)
+    seen[outcome] = (seen[outcome] or 0) + 1
+    if obj then obj:close() end
+    lu.assertEquals(luds.stat(target), before, ("after %d listens (%s)"):format(i, outcome))
+    listens = i
+  end
+  lu.assertEquals(H.wait_exit(p), 0, H.slurp(p.dir .. "/err"))
+  local swaps = tonumber(H.slurp(p.dir .. "/out"):match("\nswaps (%d+)\n$"))
+  lu.assertEquals(luds.stat(target), before)
+  lu.assertEquals(H.slurp(target), "secret\n")
+  lu.assertTrue(swaps >= 100 and listens >= 100, ("%s swaps, %d listens"):format(swaps, listens))
+  -- The renamer got in the way at least once (in practice hundreds of times).
+  lu.assertTrue((seen.link or 0) + (seen.refused or 0) > 0, "the renamer never interfered")
+end
+
+-- Before the fix, chmod by path after the bind followed a swapped-in
+-- symlink (or changed a hard-linked file) and opened the target to 0666.
+function TestModeRace:test_racing_renamer_never_changes_another_files_mode()
+  H.run(function()
+    race(self.dir, {
+      { net = "unix", opts = { mode = "0666" } },
+      { net = "unixgram", opts = { mode = "0666", unlink_on_close = true } },
+      { net = "unix", opts = { mode = "0660" } },
+    })
+  end, 20)
+end
+
+-- Before the fix, lchown by path changed the owner of a hard-linked file.
+function TestModeRace:test_racing_renamer_never_changes_another_files_owner()
+  needs_root()
+  H.run(function()
+    race(self.dir, {
+      { net = "unix", opts = { owner = "nobody", group = "nogroup" } },
+      { net = "unixgram", opts = { owner = "nobody", unlink_on_close = true } },
+      { net = "unix", opts = { group = "nogroup" } },
+    })
+  end, 20)
+end
+
+-- Owner and mode together: chown, then chmod, neither by path.
+function TestModeRace:test_racing_renamer_never_changes_another_files_owner_and_mode()
+  needs_root()
+  H.run(function()
+    race(self.dir, {
+      { net = "unix", opts = { mode = "0666", owner = "nobody", group = "nogroup" } },
+      { net = "unixgram", opts = { mode = "0660", group = "nogroup", unlink_on_close = true } },
+    })
+  end, 20)
 end
 
 TestOwnFileOnly = H.suite()
