@@ -49,7 +49,7 @@ local function serve(obj)
   local kind = getmetatable(obj).kind
   if kind == "listener" then
     luds.spawn(luds.serve, obj, echo)
-  elseif kind == "packet conn" and not obj:remote_addr() then
+  elseif kind == "packet conn" and obj:remote_addr() == "" then -- not connected
     luds.spawn(echo_datagrams, obj)
   else -- a conn (or a connected packet conn) passed with Accept=yes
     luds.spawn(function() echo(obj) obj:close() end)

@@ -335,15 +335,15 @@ static int l_listeners_from_env(lua_State *L) {
   if (n < 0)
     return lerror_push(L, "listeners_from_env", NULL, "LISTEN_FDS", n);
   for (int k = 0; k < n; k++) { /* all or nothing: check before adopting */
-    sock_kind kind;
-    if (rt_owns(rt, LISTEN_FDS_START + k))
-      return luaL_error(L, "listeners_from_env: fd %d already belongs to a luds socket",
-                        LISTEN_FDS_START + k);
+    sock_kind kind; /* the loop's own fds are no sockets: ENOTSOCK first */
     int r = sock_kind_of(LISTEN_FDS_START + k, &kind);
     if (r < 0 || !network_of(&kind))
       return lerror_push(L, "listeners_from_env",
                          lua_pushfstring(L, "fd %d", LISTEN_FDS_START + k), NULL,
                          r < 0 ? r : -EPROTONOSUPPORT);
+    if (rt_owns(rt, LISTEN_FDS_START + k))
+      return luaL_error(L, "listeners_from_env: fd %d already belongs to a luds socket",
+                        LISTEN_FDS_START + k);
   }
   const char *name = lua_tostring(L, 1);
   for (int k = 0; k < n; k++) {
