@@ -297,11 +297,19 @@ end
 -- first, with their descriptors; a plain read of such bytes closes them.
 TestReadAheadFds = H.suite()
 
-function TestReadAheadFds:test_recv_fds_after_read_line()
+-- Runs body(client, server, fds) as a test with a connected pair and n open
+-- descriptors of /dev/null to pass; closes them all afterwards.
+local function with_fds(self, n, body)
   H.run(function()
     local client, server, ln = H.pair(self.dir)
-    local files = devnulls(1)
-    local fd = fds_of_devnull()[1]
+    local files = devnulls(n)
+    body(client, server, { table.unpack(fds_of_devnull(), 1, n) })
+  end)
+end
+
+function TestReadAheadFds:test_recv_fds_after_read_line()
+  with_fds(self, 1, function(client, server, list)
+    local fd = list[1]
     assert(client:write("header\n"))
     assert(client:send_fds("body", { fd }))
     lu.assertEquals(server:read_line(), "header") -- reads "body" and its fd ahead
@@ -312,16 +320,11 @@ function TestReadAheadFds:test_recv_fds_after_read_line()
     lu.assertEquals(H.sh(("readlink /proc/%d/fd/%d"):format(H.pid(), fds[1])), "/dev/null\n")
     lu.assertEquals(server:read(), "later")
     lu.assertTrue(luds.close_fd(fds[1]))
-    files[1]:close()
-    ln:close()
   end)
 end
 
 function TestReadAheadFds:test_order_and_limits()
-  H.run(function()
-    local client, server, ln = H.pair(self.dir)
-    local files = devnulls(3)
-    local three = fds_of_devnull()
+  with_fds(self, 3, function(client, server, three)
     assert(client:write("a\nbc"))
     lu.assertEquals(server:read_line(), "a")
     assert(client:send_fds("de", { three[1], three[2], three[3] }))
@@ -340,16 +343,11 @@ function TestReadAheadFds:test_order_and_limits()
     local data, fds, dropped = server:recv_fds(10, 2) -- more came than asked
     lu.assertEquals({ data, #fds, dropped }, { "jk\n", 0, nil })
     lu.assertEquals(H.fd_count(), before)
-    for _, f in ipairs(files) do f:close() end
-    ln:close()
   end)
 end
 
 function TestReadAheadFds:test_close_closes_held_fds()
-  H.run(function()
-    local client, server, ln = H.pair(self.dir)
-    local files = devnulls(2)
-    local two = fds_of_devnull()
+  with_fds(self, 2, function(client, server, two)
     local before = H.fd_count()
     assert(client:send_fds("x", { two[1], two[2] }))
     assert(client:write("y\nz"))
@@ -366,8 +364,6 @@ function TestReadAheadFds:test_close_closes_held_fds()
     lu.assertEquals(H.fd_count(), before + 2)
     server:close()
     lu.assertEquals(H.fd_count(), before - 1) -- its own fd and the two held
-    for _, f in ipairs(files) do f:close() end
-    ln:close()
   end)
 end
 
