@@ -150,7 +150,7 @@ static int p_write_to(lua_State *L) {
 }
 
 /* luds.listen_packet(network, address [, opts]) -> packet conn | nil, msg,
- * code; opts: mode, owner, group, remove_stale, unlink_on_close, passcred */
+ * code; raises for an opts key it does not accept (below) */
 static int l_listen_packet(lua_State *L) {
   runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
   const addr_net *net = lsock_network(L, 1);
@@ -160,6 +160,9 @@ static int l_listen_packet(lua_State *L) {
   luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
+  static const char *const accepted[] = {
+      "group", "mode", "owner", "passcred", "remove_stale", "unlink_on_close", NULL};
+  lsock_checkopts(L, 3, accepted, "listen_packet");
   lua_settop(L, 3);
   int own = lsock_optflag(L, 3, "unlink_on_close");
   int creds = lsock_optflag(L, 3, "passcred");

@@ -186,6 +186,69 @@ int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a) {
   return r == -EINVAL ? errs[why] : r;
 }
 
+/* Whether the string on top of the stack is one of accepted, NULs and all. */
+static int is_accepted(lua_State *L, const char *const accepted[]) {
+  size_t len;
+  const char *key = lua_tolstring(L, -1, &len);
+  for (; *accepted; accepted++)
+    if (strlen(*accepted) == len && memcmp(key, *accepted, len) == 0)
+      return 1;
+  return 0;
+}
+
+/* Adds key to b as it reads in a message: quoted, NUL bytes as \0. */
+static void add_key(luaL_Buffer *b, const char *key, size_t len) {
+  luaL_addchar(b, '\'');
+  for (size_t i = 0; i < len; i++) {
+    if (key[i])
+      luaL_addchar(b, key[i]);
+    else
+      luaL_addstring(b, "\\0");
+  }
+  luaL_addchar(b, '\'');
+}
+
+static void add_list(luaL_Buffer *b, const char *const words[]) {
+  for (int i = 0; words[i]; i++) {
+    if (i > 0)
+      luaL_addstring(b, ", ");
+    luaL_addstring(b, words[i]);
+  }
+}
+
+/* Raises for the key on top of the stack, which is not in accepted. */
+static int bad_option(lua_State *L, int opts, const char *const accepted[], const char *fname) {
+  size_t len = 0;
+  int named = lua_type(L, -1) == LUA_TSTRING;
+  const char *key = named ? lua_tolstring(L, -1, &len) : luaL_typename(L, -1);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  if (named) {
+    luaL_addstring(&b, "unknown option ");
+    add_key(&b, key, len);
+  } else {
+    luaL_addstring(&b, "option names must be strings, not ");
+    luaL_addstring(&b, key);
+  }
+  luaL_addstring(&b, "; accepted: ");
+  add_list(&b, accepted);
+  luaL_pushresult(&b);
+  return luaL_error(L, "bad argument #%d to '%s' (%s)", opts, fname, lua_tostring(L, -1));
+}
+
+void lsock_checkopts(lua_State *L, int opts, const char *const accepted[], const char *fname) {
+  if (lua_isnoneornil(L, opts))
+    return;
+  lua_pushnil(L);
+  while (lua_next(L, opts)) {
+    lua_pop(L, 1);
+    /* lua_tolstring only on a string key: converting a number in place
+     * would make lua_next lose its way. */
+    if (lua_type(L, -1) != LUA_TSTRING || !is_accepted(L, accepted))
+      bad_option(L, opts, accepted, fname);
+  }
+}
+
 int lsock_optflag(lua_State *L, int opts, const char *key) {
   if (lua_isnoneornil(L, opts))
     return 0;
@@ -483,7 +546,8 @@ static int ln_accept(lua_State *L) {
 
 static int ln_addr(lua_State *L) { return push_name(L, 0, "addr"); }
 
-/* luds.listen(network, address [, opts]) -> listener | nil, msg, code */
+/* luds.listen(network, address [, opts]) -> listener | nil, msg, code; raises
+ * for an opts key it does not accept (below) */
 static int l_listen(lua_State *L) {
   runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
   const addr_net *net = lsock_network(L, 1);
@@ -493,6 +557,8 @@ static int l_listen(lua_State *L) {
   luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
+  static const char *const accepted[] = {"backlog", "group", "mode", "owner", "remove_stale", NULL};
+  lsock_checkopts(L, 3, accepted, "listen");
   int backlog = (int)lsock_optrange(L, 3, "backlog", BACKLOG_DEFAULT, INT_MAX);
   lua_settop(L, 3);
   lsock *s = lsock_new(L, rt, net, LISTENER_MT);
@@ -567,7 +633,8 @@ static int dial_local(lua_State *L, lsock *c, const addr *remote) {
   return r == 0 ? sock_bind(c->fd, &a) : r;
 }
 
-/* luds.dial(network, address [, opts]) -> conn | nil, msg, code */
+/* luds.dial(network, address [, opts]) -> conn | nil, msg, code; raises for
+ * an opts key it does not accept (below) */
 static int l_dial(lua_State *L) {
   runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
   const addr_net *net = lsock_network(L, 1);
@@ -577,6 +644,8 @@ static int l_dial(lua_State *L) {
     lua_newtable(L);
   }
   luaL_checktype(L, 3, LUA_TTABLE);
+  static const char *const accepted[] = {"local_address", "timeout", NULL};
+  lsock_checkopts(L, 3, accepted, "dial");
   double timeout = lsock_optnumber(L, 3, "timeout", 0);
   if (!(timeout >= 0)) /* NaN too */
     luaL_error(L, "option 'timeout' must be a number of seconds, 0 or more (0: none)");

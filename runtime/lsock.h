@@ -84,6 +84,12 @@ void lsock_push_cred(lua_State *L, const sock_cred *cred);
 const addr_net *lsock_network(lua_State *L, int i);
 /* Parses argument i as an address of net; 0 or -errno. */
 int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a);
+/* Raises unless every key of the options table at absolute index opts (none
+ * or nil: no table) is a string in accepted, a NULL-terminated list in
+ * alphabetical order; the error names the stray key and lists accepted, so a
+ * misspelt option never passes for its default. Only the table's own keys
+ * are looked at (lua_next), not what an __index would supply. */
+void lsock_checkopts(lua_State *L, int opts, const char *const accepted[], const char *fname);
 /* An optional integer option from 0 to max; raises for anything else. */
 lua_Integer lsock_optrange(lua_State *L, int opts, const char *key, lua_Integer def,
                            lua_Integer max);
