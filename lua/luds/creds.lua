@@ -35,6 +35,25 @@ local function in_groups(cred, set)
   return false
 end
 
+-- Raises unless every key of policy is one of POLICY_KEYS (sorted): a misspelt
+-- key (group for groups) would otherwise decide by a policy nobody wrote.
+local POLICY_KEYS = { "groups", "users" }
+local IS_POLICY_KEY = { groups = true, users = true }
+
+local function check_keys(policy)
+  for k in pairs(policy) do
+    local what
+    if type(k) ~= "string" then
+      what = "policy keys must be strings, not " .. type(k)
+    elseif not IS_POLICY_KEY[k] then
+      what = ("unknown policy key '%s'"):format((k:gsub("%z", "\\0")))
+    end
+    if what then
+      error(("creds.allow: %s; accepted: %s"):format(what, table.concat(POLICY_KEYS, ", ")), 3)
+    end
+  end
+end
+
 local function refusal(uid, policy)
   if not policy.users then return ("uid %d is not in an allowed group"):format(uid) end
   if not policy.groups then return ("uid %d is not an allowed user"):format(uid) end
@@ -42,13 +61,15 @@ local function refusal(uid, policy)
 end
 
 -- policy = { users = { names or uids }, groups = { names or gids } }, either list
--- optional. Returns true if the peer's uid is a listed user or the peer belongs
--- to a listed group; otherwise false and a reason (also when peer_cred fails,
--- with its message). Does not yield; the lookups block on NSS, as getpwnam does.
+-- optional, any other key raises. Returns true if the peer's uid is a listed
+-- user or the peer belongs to a listed group; otherwise false and a reason
+-- (also when peer_cred fails, with its message). Does not yield; the lookups
+-- block on NSS, as getpwnam does.
 function M.allow(conn, policy)
   if type(policy) ~= "table" then
     error("creds.allow: policy must be a table { users = {...}, groups = {...} }", 2)
   end
+  check_keys(policy)
   local users = id_set(policy.users, "users", luds.lookup_user, "uid")
   local groups = id_set(policy.groups, "groups", luds.lookup_group, "gid")
   local cred, err = conn:peer_cred()
