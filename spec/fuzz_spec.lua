@@ -190,13 +190,21 @@ local function fuzz(area, seed, iterations, dir)
     return t
   end
 
-  local OPTION_NAMES = { "backlog", "group", "local_address", "mode", "owner", "passcred",
+  -- The options each function accepts (any other key raises): mostly
+  -- these, so that calls get past the check, now and then one of another
+  -- function's or a key that is not a string.
+  local OPTION_NAMES = {
+    listen = { "backlog", "group", "mode", "owner", "remove_stale" },
+    listen_packet = { "group", "mode", "owner", "passcred", "remove_stale", "unlink_on_close" },
+    dial = { "local_address", "timeout" },
+  }
+  local ALL_OPTIONS = { "backlog", "group", "local_address", "mode", "owner", "passcred",
     "remove_stale", "timeout", "unlink_on_close" }
   local any -- every kind of value
   local GEN = {
     net = function() return chance(0.85) and pick(NETS) or pick(STRINGS) end,
     addr = function() return chance(0.8) and pick(addresses()) or any() end,
-    opts = function()
+    opts = function(fname)
       if chance(0.2) then return nil end
       if chance(0.15) then return hostile_table() end
       local o = {}
@@ -211,9 +219,14 @@ local function fuzz(area, seed, iterations, dir)
         timeout = { 0, 0.001, 0.01, -1, 0 / 0, math.huge, 1e308, "x", "0.01" },
         local_address = { "", "@", pick(addresses()), pick(STRINGS), 7 },
       }
-      for _, k in ipairs(OPTION_NAMES) do -- a fixed order keeps the run repeatable
+      for _, k in ipairs(OPTION_NAMES[fname]) do -- a fixed order keeps the run repeatable
         if chance(0.3) then o[k] = pick(values[k]) end
       end
+      if chance(0.1) then
+        local k = pick(ALL_OPTIONS)
+        o[k] = pick(values[k])
+      end
+      if chance(0.05) then o[pick({ 1, true, "mdoe", "mode\0" })] = "0600" end
       return o
     end,
     fn = function() return chance(0.85) and pick(FUNCTIONS) or any() end,
@@ -353,7 +366,9 @@ local function fuzz(area, seed, iterations, dir)
     local function push(v) args.n = args.n + 1 args[args.n] = v end
     if target.self then push(self_of(target.self)) end
     if chance(0.5) or GUARDED[target.name] then
-      for _, kind in ipairs(SIG[target.name] or { "any", "any" }) do push(GEN[kind]()) end
+      for _, kind in ipairs(SIG[target.name] or { "any", "any" }) do
+        push(GEN[kind](target.name))
+      end
     else
       for _ = 1, math.random(0, 4) do push(any()) end
     end
