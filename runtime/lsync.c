@@ -346,18 +346,21 @@ static int permit_tostring(lua_State *L) {
   return 1;
 }
 
-/* A task group: uservalue 1 maps each live child (light userdata) to its
- * task, uservalue 2 holds the first child error. Each child runs under
- * child_main, which marks a token to-be-closed: however the child ends
- * (return, error, cancel) the token's __close counts it out. */
+/* A task group: uservalue 1 maps each live child (light userdata of its
+ * task) to its token, uservalue 2 holds the first child error. A child runs
+ * under child_main, which marks its token to-be-closed: however the child
+ * ends (return, error, cancel) the token's __close counts it out. A child
+ * cancelled before it ever ran has no such slot yet, so whoever cancels it
+ * (the group) or finds it ended (g:wait) counts it out. */
 typedef struct {
   runtime *rt;
-  int alive;  /* children not ended yet */
+  int alive;  /* children not counted out yet */
   int failed; /* a child raised: uservalue 2 holds its error */
   int closed; /* __close ran: no more spawns */
   squeue q;   /* tasks in g:wait or __close */
 } group;
 
+/* The token: user value 1 is the group, 2 the child's task. */
 typedef struct {
   group *g;
   task *t;
@@ -366,98 +369,126 @@ typedef struct {
 
 static group *check_group(lua_State *L) { return luaL_checkudata(L, 1, GROUP_MT); }
 
-/* Cancels every child of the group at gi but the running task; each ends
- * at once (task:cancel closes its variables), so alive drops here. */
-static void group_cancel(lua_State *L, int gi, runtime *rt) {
-  lua_getiuservalue(L, gi, 1);
-  lua_newtable(L);
-  lua_Integer k = 0;
-  for (lua_pushnil(L); lua_next(L, -3);)
-    lua_rawseti(L, -3, ++k);
-  for (lua_Integer i = 1; i <= k; i++) {
-    lua_rawgeti(L, -1, i);
-    task *t = lua_touserdata(L, -1);
-    if (t != rt->current && t->state < TASK_DONE && luaL_getmetafield(L, -1, "cancel")) {
-      lua_insert(L, -2);
-      lua_call(L, 1, 0);
-    } else
-      lua_pop(L, 1);
-  }
-  lua_pop(L, 2);
-}
-
-static void child_end(child *c) {
-  group *g = c->g;
+/* Counts the child of the token at i out: removes it from the group and
+ * wakes the waiters when it was the last. Idempotent, never raises. */
+static void child_end(lua_State *L, int i) {
+  child *c = lua_touserdata(L, i);
   if (c->done)
     return;
   c->done = 1;
-  if (--g->alive == 0)
-    while (wake_first(&g->q))
-      ;
-}
-
-/* __close of the token: removes the child from its group. */
-static int child_close(lua_State *L) {
-  child *c = luaL_checkudata(L, 1, CHILD_MT);
-  if (!c->done && lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA) {
+  if (lua_getiuservalue(L, i, 1) == LUA_TUSERDATA) {
     lua_getiuservalue(L, -1, 1);
     lua_pushlightuserdata(L, c->t);
     lua_pushnil(L);
     lua_rawset(L, -3);
     lua_pop(L, 1);
   }
-  child_end(c);
+  lua_pop(L, 1);
+  if (--c->g->alive == 0)
+    while (wake_first(&c->g->q))
+      ;
+}
+
+static int child_close(lua_State *L) {
+  luaL_checkudata(L, 1, CHILD_MT);
+  child_end(L, 1);
   return 0;
 }
 
-/* Stack: g, fn, args..., token. The first error is kept and cancels the
- * other children; the child task itself ends normally (it was handled). */
+/* The tokens of the group at gi, as a list pushed on the stack. */
+static void push_tokens(lua_State *L, int gi) {
+  lua_getiuservalue(L, gi, 1);
+  lua_newtable(L);
+  lua_Integer k = 0;
+  for (lua_pushnil(L); lua_next(L, -3);)
+    lua_rawseti(L, -3, ++k);
+  lua_remove(L, -2);
+}
+
+/* Counts out the children that ended without running their token. */
+static void group_sweep(lua_State *L, int gi) {
+  push_tokens(L, gi);
+  for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, -1); i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    if (((child *)lua_touserdata(L, -1))->t->state >= TASK_DONE)
+      child_end(L, lua_gettop(L));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* Cancels every child of the group at gi but the running task; each ends
+ * at once (task:cancel closes its variables), so alive drops here. */
+static void group_cancel(lua_State *L, int gi, runtime *rt) {
+  push_tokens(L, gi);
+  int list = lua_gettop(L);
+  for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, list); i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    child *c = lua_touserdata(L, -1);
+    if (c->t != rt->current && lua_getiuservalue(L, list + 1, 2) == LUA_TUSERDATA &&
+        luaL_getmetafield(L, -1, "cancel")) {
+      lua_insert(L, -2);
+      lua_call(L, 1, 0);
+      child_end(L, list + 1);
+    }
+    lua_settop(L, list);
+  }
+  lua_settop(L, list - 1);
+}
+
+/* Stack: token, fn, args... The first error is kept and cancels the other
+ * children; the child task itself ends normally (the group handled it). */
 static int child_k(lua_State *L, int status, lua_KContext ctx) {
-  group *g = lua_touserdata(L, 1);
+  group *g = ((child *)lua_touserdata(L, 1))->g;
   (void)ctx;
   if (status != LUA_OK && status != LUA_YIELD && !g->failed) {
     g->failed = 1;
-    lua_setiuservalue(L, 1, 2);
-    group_cancel(L, 1, g->rt);
+    lua_getiuservalue(L, 1, 1);
+    lua_insert(L, -2);
+    lua_setiuservalue(L, -2, 2);
+    group_cancel(L, lua_gettop(L), g->rt);
   }
   return 0;
 }
 
 static int child_main(lua_State *L) {
-  group *g = lua_touserdata(L, 1);
   int nargs = lua_gettop(L) - 2;
-  child *c = lua_newuserdatauv(L, sizeof *c, 1);
-  c->g = g;
-  c->t = g->rt->current;
-  c->done = 0;
-  luaL_setmetatable(L, CHILD_MT);
-  lua_pushvalue(L, 1);
-  lua_setiuservalue(L, -2, 1);
-  lua_toclose(L, -1);
+  lua_toclose(L, 1);
   luaL_checkstack(L, nargs + 1, "too many arguments");
   for (int i = 2; i <= nargs + 2; i++)
     lua_pushvalue(L, i);
   return child_k(L, lua_pcallk(L, nargs, 0, 0, 0, child_k), 0);
 }
 
-/* g:spawn(fn, ...) -> task */
+/* g:spawn(fn, ...) -> task. The token is made first: nothing can fail
+ * between the task's birth and its record in the group. */
 static int group_spawn(lua_State *L) {
   group *g = check_group(L);
   luaL_checktype(L, 2, LUA_TFUNCTION);
   if (g->closed)
     return luaL_error(L, "spawn on a group that has been closed");
   int n = lua_gettop(L);
+  child *c = lua_newuserdatauv(L, sizeof *c, 2);
+  memset(c, 0, sizeof *c);
+  c->g = g;
+  c->done = 1; /* until it counts */
+  luaL_setmetatable(L, CHILD_MT);
   lua_pushvalue(L, 1);
-  lua_insert(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  lua_getiuservalue(L, 1, 1); /* children */
   lua_pushcfunction(L, child_main);
-  lua_insert(L, 2);
-  task *t = task_spawn(L, g->rt, n); /* leaves g, task */
-  g->alive++;
-  lua_getiuservalue(L, 1, 1);
+  lua_pushvalue(L, n + 1);
+  for (int i = 2; i <= n; i++)
+    lua_pushvalue(L, i);
+  task *t = task_spawn(L, g->rt, n); /* ..., token, children, task */
+  c->t = t;
+  lua_pushvalue(L, -1);
+  lua_setiuservalue(L, n + 1, 2);
   lua_pushlightuserdata(L, t);
-  lua_pushvalue(L, 2);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  lua_pushvalue(L, n + 1);
+  lua_rawset(L, n + 2);
+  c->done = 0;
+  g->alive++;
   return 1;
 }
 
@@ -483,6 +514,7 @@ static int group_wait(lua_State *L) {
   group *g = check_group(L);
   double deadline = opt_deadline(L, 2);
   lua_settop(L, 1);
+  group_sweep(L, 1);
   if (g->alive == 0)
     return group_outcome(L, g);
   snode *n = new_node(L, task_running(L, g->rt), g);
@@ -528,7 +560,8 @@ static int group_close(lua_State *L) {
   lua_settop(L, 2);
   if (!lua_isnil(L, 2) || !can_wait)
     group_cancel(L, 1, rt);
-  if (g->alive == 0)
+  group_sweep(L, 1);
+  if (g->alive == 0 || !can_wait) /* only the running task can be left */
     return 0;
   snode *n = new_node(L, rt->current, g);
   return suspend_on(L, n, &g->q, &hook_group_close, 0, group_close_k);
