@@ -231,7 +231,18 @@ static int send_ready(const chan *c) {
   return c->closed || c->recvq.head || c->count < c->cap;
 }
 
-static chan *check_chan(lua_State *L, int i) { return luaL_checkudata(L, i, CHAN_MT); }
+/* Methods carry the metatable as upvalue 1: a pointer comparison, where
+ * luaL_checkudata looks the name up (a strcmp) on every call. */
+static chan *check_chan(lua_State *L, int i) {
+  chan *c = lua_touserdata(L, i);
+  if (c && lua_getmetatable(L, i)) {
+    int ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+    lua_pop(L, 1);
+    if (ok)
+      return c;
+  }
+  return luaL_checkudata(L, i, CHAN_MT); /* raises with the usual message */
+}
 
 /* A relative timeout in seconds; nil or negative: none. As a deadline. */
 static double opt_deadline(lua_State *L, int i) {
@@ -313,7 +324,8 @@ static int ch_iter(lua_State *L) { return recv_wait(L, AS_ITER); }
  * (a nil value also ends a generic for). */
 static int ch_values(lua_State *L) {
   check_chan(L, 1);
-  lua_pushcfunction(L, ch_iter);
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_pushcclosure(L, ch_iter, 1);
   lua_pushvalue(L, 1);
   return 2;
 }
@@ -558,7 +570,8 @@ void lchan_register(lua_State *L, runtime *rt) {
       {"capacity", ch_capacity}, {"__len", ch_len},     {"__tostring", ch_tostring},
       {NULL, NULL}};
   luaL_newmetatable(L, CHAN_MT);
-  luaL_setfuncs(L, methods, 0);
+  lua_pushvalue(L, -1);
+  luaL_setfuncs(L, methods, 1);
   lua_pushvalue(L, -1);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
