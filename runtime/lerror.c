@@ -28,6 +28,8 @@ static const struct {
     {LERR_NO_SOCKET_FILE, "EINVAL",
      "mode, owner and group need a socket file: abstract, unnamed and IP addresses have none"},
     {LERR_WRITE_TO_CONNECTED, "EISCONN", "use of write_to with a connected socket (use write)"},
+    {LERR_CLOSED_CHAN, "CLOSED", "use of closed channel"},
+    {LERR_DEADLOCK, "DEADLOCK", "all tasks are asleep - deadlock!"},
 };
 
 static int find_own(int err) {

@@ -23,6 +23,8 @@ enum {
   LERR_REPLACED = -5020,       /* EEXIST: the new socket file was swapped before chown/chmod */
   LERR_NO_SOCKET_FILE = -5021, /* EINVAL: mode/owner/group on an address with no file */
   LERR_WRITE_TO_CONNECTED = -5022, /* EISCONN, Go's ErrWriteToConnected */
+  LERR_CLOSED_CHAN = -5030,        /* CLOSED, for channels */
+  LERR_DEADLOCK = -5031,           /* the scheduler: no task can ever run again */
 };
 
 /* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */

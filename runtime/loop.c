@@ -26,8 +26,10 @@ int loop_arm(loop *lp, loop_io *io, unsigned events) {
     return 0;
   int op = io->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
   int r = ctl(lp, op, io, io->armed | events);
-  if (r == 0)
+  if (r == 0) {
+    lp->nwatched += !io->armed;
     io->armed |= events;
+  }
   return r;
 }
 
@@ -36,8 +38,10 @@ int loop_arm(loop *lp, loop_io *io, unsigned events) {
 static void narrow(loop *lp, loop_io *io, unsigned keep) {
   if (keep == io->armed)
     return;
-  if (keep == 0)
+  if (keep == 0) {
     ctl(lp, EPOLL_CTL_DEL, io, 0);
+    lp->nwatched--;
+  }
   else
     ctl(lp, EPOLL_CTL_MOD, io, keep);
   io->armed = keep;
@@ -50,6 +54,8 @@ void loop_forget(loop *lp, loop_io *io) {
     if (lp->events[i].data.ptr == io)
       lp->events[i].data.ptr = NULL;
 }
+
+int loop_watching(const loop *lp) { return lp->nwatched; }
 
 static void heap_set(loop *lp, size_t i, loop_timer *t) {
   lp->heap[i] = t;

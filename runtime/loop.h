@@ -43,6 +43,7 @@ struct loop {
   loop_signal_fn *on_signal;
   loop_timer **heap;
   size_t ntimers, heapcap;
+  int nwatched; /* fds in the interest set, the signalfd included */
   struct epoll_event events[LOOP_MAX_EVENTS];
   int nevents, ievent; /* the batch being dispatched */
 };
@@ -56,6 +57,8 @@ int loop_arm(loop *lp, loop_io *io, unsigned events);
 /* Stops watching io and drops its events still pending in this batch; call
  * it before closing io->fd. */
 void loop_forget(loop *lp, loop_io *io);
+/* How many fds the loop watches (the signalfd is one of them). */
+int loop_watching(const loop *lp);
 
 void loop_timer_start(loop *lp, loop_timer *t, double when);
 void loop_timer_stop(loop *lp, loop_timer *t);

@@ -10,6 +10,7 @@
 #include "lerror.h"
 #include "lfsperm.h"
 #include "lsock.h"
+#include "lsync.h"
 #include "task.h"
 
 #define OPENED_KEY "luds.opened"
@@ -65,6 +66,8 @@ int luaopen_luds(lua_State *L) {
   lpacket_register(L, rt);
   lfdpass_register(L, rt);
   lcopy_register(L);
+  lchan_register(L, rt);
+  lsync_register(L, rt);
   lfsperm_register(L);
   lua_pushliteral(L, LUDS_VERSION);
   lua_setfield(L, -2, "version");
@@ -140,21 +143,36 @@ int luds_spawnfile(lua_State *L, const char *path, int nargs) {
 static int run_p(lua_State *L) {
   runtime *rt = lua_touserdata(L, 1);
   double timeout = lua_tonumber(L, 2);
+  int *dead = lua_touserdata(L, 4);
   int r = lua_toboolean(L, 3) ? rt_step(rt, timeout) : rt_run(rt);
+  if (r == LERR_DEADLOCK) {
+    *dead = 1;
+    lsync_push_deadlock(L, rt);
+    return lua_error(L);
+  }
   if (r < 0)
     return luaL_error(L, "luds: event loop failed: %s", lerror_text(r));
   return 0;
 }
 
+/* On LUDS_ERROR *code is 2 for a deadlock (the report is the message), 1
+ * otherwise. */
 static int drive(lua_State *L, int step, double timeout, int *code) {
   runtime *rt = opened(L);
+  int dead = 0;
+  if (code)
+    *code = 1;
   if (!rt)
     return LUDS_ERROR;
   lua_pushlightuserdata(L, rt);
   lua_pushnumber(L, timeout);
   lua_pushboolean(L, step);
-  if (protect(L, run_p, 3) != LUDS_OK)
+  lua_pushlightuserdata(L, &dead);
+  if (protect(L, run_p, 4) != LUDS_OK) {
+    if (code)
+      *code = dead ? 2 : 1;
     return LUDS_ERROR;
+  }
   if (code)
     *code = rt->exiting ? rt->exit_code : rt->failed > 0;
   return rt->exiting ? LUDS_EXIT : LUDS_OK;

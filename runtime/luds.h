@@ -36,7 +36,11 @@ LUDS_API int luds_spawn(lua_State *L, int nargs);
  * with the nargs values on top of the stack as its arguments (popped). */
 LUDS_API int luds_spawnfile(lua_State *L, const char *path, int nargs);
 
-/* Runs the loop until no task is alive. */
+/* Runs the loop until no task is alive. LUDS_ERROR with *code 2 (and the
+ * report as the message) when tasks are alive but none can ever run again:
+ * all wait on channels, events, semaphores, groups or each other, with no
+ * timer, fd or signal handler that could wake one (a deadlock); *code is 1
+ * for any other error. luds_step reports a deadlock the same way. */
 LUDS_API int luds_run(lua_State *L, int *code);
 
 /* For a host with its own event loop: a file descriptor that polls readable

@@ -74,10 +74,8 @@ static int pmain(lua_State *L) {
   if (spawn_main(L, argv, argc, at) != LUDS_OK)
     return report(L), 0;
   int status = luds_run(L, code);
-  if (status == LUDS_ERROR) {
-    report(L);
-    *code = 1;
-  }
+  if (status == LUDS_ERROR)
+    report(L); /* luds_run set *code: 2 for a deadlock, else 1 */
   return 0;
 }
 

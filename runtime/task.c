@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lerror.h"
+#include "lsync.h"
 
 #define RT_KEY "luds.runtime"
 #define TASK_MT "luds.task"
@@ -62,6 +63,11 @@ static void unwait(task *t) {
   t->slot = NULL;
   if (t->joinee)
     unjoin(t);
+  if (t->hook) { /* see task_hook in task.h */
+    const task_hook *h = t->hook;
+    t->hook = NULL;
+    h->unwait(t);
+  }
   if (!t->rt->closed)
     loop_timer_stop(&t->rt->lp, &t->timer);
 }
@@ -142,6 +148,7 @@ static void resume(runtime *rt, task *t) {
   t->nargs = 0;
   t->state = TASK_RUNNING;
   rt->current = t;
+  rt->unpolled++;
   int status = lua_resume(t->co, rt->L, nargs, &nres);
   rt->current = NULL;
   if (status == LUA_OK)
@@ -178,10 +185,33 @@ static void run_ready(runtime *rt) {
   rt->pass = NULL;
 }
 
+/* No task can ever run again: none is ready and nothing that could wake one
+ * is pending: no timer, no fd armed but the signalfd, no script handler for
+ * a signal (one could spawn a task). Tasks still alive then wait on each
+ * other (channels, events, semaphores, joins). An fd left armed lazily (see
+ * loop.c) can only delay the verdict until its event disarms it, never fake
+ * one. */
+static int stuck(const runtime *rt) {
+  return rt->alive > 0 && !rt->head && rt->lp.ntimers == 0 && loop_watching(&rt->lp) <= 1 &&
+         rt->on_int == LUA_NOREF && rt->on_term == LUA_NOREF;
+}
+
+/* How many resumes may pass without a poll while tasks are ready. Polling
+ * after every pass costs a poll syscall per channel hand-off (a ping-pong is
+ * one task per pass); polling after RT_POLL_EVERY resumes bounds what I/O
+ * and timers wait for by the work of 64 resumes, and a pass of 64 tasks or
+ * more still polls after every pass, as before. */
+#define RT_POLL_EVERY 64
+
 int rt_step(runtime *rt, double timeout) {
   run_ready(rt);
   if (rt->exiting || (rt->alive == 0 && !rt->head))
     return 0;
+  if (rt->head && rt->unpolled < RT_POLL_EVERY)
+    return 0;
+  if (stuck(rt))
+    return LERR_DEADLOCK;
+  rt->unpolled = 0;
   int r = loop_poll(&rt->lp, rt->head ? 0 : timeout);
   if (r >= 0)
     run_ready(rt);
@@ -410,8 +440,7 @@ static int task_cancel(lua_State *L) {
     return luaL_error(L, "a task cannot cancel itself (return or error instead)");
   if (t->state == TASK_READY)
     dequeue(rt, t);
-  else
-    unwait(t);
+  unwait(t); /* a ready task: gives back what a primitive handed it */
   lua_resetthread(t->co);
   lua_pushliteral(L, "cancelled");
   lua_setiuservalue(L, 1, 2);
@@ -503,6 +532,10 @@ static int l_run(lua_State *L) {
   if (rt->current)
     return task_wait(L);
   int r = rt_run(rt);
+  if (r == LERR_DEADLOCK) {
+    lsync_push_deadlock(L, rt);
+    return lua_error(L);
+  }
   if (r < 0)
     return luaL_error(L, "luds.run: event loop failed: %s", lerror_text(r));
   if (rt->exiting)

@@ -12,6 +12,7 @@
 typedef struct task task;
 typedef struct runtime runtime;
 typedef struct rt_closer rt_closer;
+typedef struct task_hook task_hook;
 
 enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE, TASK_FAILED, TASK_CANCELLED };
 enum task_wake { WAKE_NONE, WAKE_READY, WAKE_TIMEOUT };
@@ -26,6 +27,21 @@ struct task {
   task **slot; /* where a waker finds this task while it waits */
   task *joinee, *join_next, *joiners;
   loop_timer timer;
+  const task_hook *hook; /* set by a coordination primitive (lchan.c, lsync.c) */
+  void *wait_obj;        /* the primitive's waiter record, for the hook */
+};
+
+/* How a primitive that keeps its own waiter list learns that one of its
+ * waiters stops waiting. unwait() clears t->hook, then calls unwait(t): once
+ * per wait, when the task is woken, times out or is cancelled, so the
+ * primitive unlinks its record. A primitive that hands a woken task
+ * something (a channel value, a permit) may set a hook again after the
+ * wake: task:cancel of a ready task calls it too, so what was handed over
+ * goes back rather than dying with the task. The continuation clears it.
+ * `what` names the wait in the deadlock report. */
+struct task_hook {
+  void (*unwait)(task *t);
+  const char *what;
 };
 
 /* Something to close when the process is told to stop (listeners). */
@@ -41,6 +57,7 @@ struct runtime {
   task *pass;        /* what the current pass has yet to run */
   task *current;
   int alive, failed;
+  unsigned unpolled; /* tasks resumed since the last loop poll */
   int exiting, exit_code;
   int on_int, on_term; /* registry refs of script signal handlers, or LUA_NOREF */
   int closed; /* the state is being closed: no more loop operations */
@@ -67,7 +84,8 @@ void rt_add_closer(runtime *rt, rt_closer *c);
 void rt_remove_closer(rt_closer *c);
 /* Closes every registered closer and stops the scheduler with code. */
 void rt_shutdown(runtime *rt, int code);
-/* Runs tasks until none is alive or the runtime is exiting; 0 or -errno. */
+/* Runs tasks until none is alive or the runtime is exiting; 0 or -errno,
+ * LERR_DEADLOCK when tasks are alive but nothing can ever wake one. */
 int rt_run(runtime *rt);
 /* Runs what is ready, waits for events at most timeout seconds, runs again. */
 int rt_step(runtime *rt, double timeout);

@@ -39,13 +39,15 @@ local SIG = {
   set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {},
   read_from = { "max" }, write_to = { "data", "addr" }, send_fds = { "data", "fds" },
   recv_fds = { "max", "max" }, wait = { "seconds" }, cancel = {}, status = {},
+  select = { "cases", "selopts" },
   __gc = {}, __close = {}, __tostring = {},
 }
 
 -- Functions that only ever get arguments of their signature (see SIG).
 local GUARDED = { wrap = true, close_fd = true }
 
-local MODULE_FUNCTIONS = { "chmod", "chown", "close_fd", "copy", "dial", "listen",
+local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "copy", "dial",
+  "event", "group", "listen", "select", "semaphore",
   "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_signal",
   "remove_stale", "run", "serve", "sleep", "spawn", "stat", "user_groups", "wrap" }
 
@@ -204,6 +206,14 @@ local function fuzz(area, seed, iterations, dir)
   local GEN = {
     net = function() return chance(0.85) and pick(NETS) or pick(STRINGS) end,
     addr = function() return chance(0.8) and pick(addresses()) or any() end,
+    cases = function()
+      return pick({ {}, { { "recv", luds.channel(1) } }, { { "send", luds.channel(1), 1 } },
+        { { "recv", luds.channel() }, { "send", luds.channel(), nil } }, hostile_table() })
+    end,
+    selopts = function()
+      return pick({ { default = true }, { timeout = 0.001 }, { timeout = "x" }, { timeout = 0 / 0 },
+        hostile_table() })
+    end,
     opts = function(fname)
       if chance(0.2) then return nil end
       if chance(0.15) then return hostile_table() end

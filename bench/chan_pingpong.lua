@@ -1,0 +1,74 @@
+-- Channel ping-pong: two tasks bounce a value over two unbuffered channels N
+-- times; prints "round trips/s". Also, with "fanout", one producer sends M
+-- messages to S subscriber tasks (one channel each) and prints
+-- "messages/s"; with "mem", the bytes each of 10,000 tasks costs blocked
+-- on a channel recv and on a socket read.
+--   build/luds bench/chan_pingpong.lua [pingpong N | fanout M S | mem DIR [NSOCK]]
+local luds = require "luds"
+local mode = arg[1] or "pingpong"
+
+if mode == "pingpong" then
+  local n = tonumber(arg[2]) or 1000000
+  local ping, pong = luds.channel(), luds.channel()
+  luds.spawn(function()
+    for _ = 1, n do
+      local _, v = ping:recv()
+      pong:send(v)
+    end
+  end)
+  local t0 = luds.now()
+  for i = 1, n do
+    ping:send(i)
+    pong:recv()
+  end
+  print(("round_trips_per_sec %.0f"):format(n / (luds.now() - t0)))
+elseif mode == "fanout" then
+  local m, s = tonumber(arg[2]) or 1000, tonumber(arg[3]) or 1000
+  local subs, got = {}, 0
+  local g <close> = luds.group()
+  for i = 1, s do
+    subs[i] = luds.channel(1)
+    g:spawn(function(ch) for _ in ch:values() do got = got + 1 end end, subs[i])
+  end
+  local t0 = luds.now()
+  for k = 1, m do
+    for i = 1, s do subs[i]:send(k) end
+  end
+  for i = 1, s do subs[i]:close() end
+  g:wait()
+  assert(got == m * s)
+  print(("messages_per_sec %.0f"):format(got / (luds.now() - t0)))
+elseif mode == "mem" then
+  local dir, n = assert(arg[2]), 10000
+  local nsock = tonumber(arg[3]) or n -- each needs 3 fds: dial, accept and the listener's
+  local function kb()
+    collectgarbage() collectgarbage()
+    return collectgarbage("count") * 1024
+  end
+  local function rss()
+    local f = io.open("/proc/self/status")
+    local s = f:read("a") f:close()
+    return tonumber(s:match("VmRSS:%s*(%d+)")) * 1024
+  end
+  local ch = luds.channel()
+  local h0, r0 = kb(), rss()
+  local ts = {}
+  for i = 1, n do ts[i] = luds.spawn(function() ch:recv() end) end
+  luds.sleep(0.01)
+  print(("chan_recv_bytes_per_task heap %.0f rss %.0f (%d tasks)"):format((kb() - h0) / n,
+    (rss() - r0) / n, n))
+  for i = 1, n do ts[i]:cancel() end
+  local ln = assert(luds.listen("unix", dir .. "/m.sock"))
+  local conns = {}
+  for i = 1, nsock do
+    local c = assert(luds.dial("unix", dir .. "/m.sock"))
+    conns[i] = { c, assert(ln:accept()) }
+  end
+  local h1, r1 = kb(), rss()
+  for i = 1, nsock do ts[i] = luds.spawn(function() conns[i][2]:read() end) end
+  luds.sleep(0.01)
+  print(("sock_read_bytes_per_task heap %.0f rss %.0f (%d tasks)"):format((kb() - h1) / nsock,
+    (rss() - r1) / nsock, nsock))
+  for i = 1, nsock do ts[i]:cancel() conns[i][1]:close() end
+  ln:close()
+end
