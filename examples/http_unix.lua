@@ -18,6 +18,12 @@
 -- has HTTP_IDLE_TIMEOUT seconds (environment, default 30) to send each request
 -- and take its response; then the connection is closed without a word.
 --
+-- SIGTERM drains: the listener closes at once (its socket file goes, new
+-- connections are refused), idle connections are closed, requests in flight
+-- are answered (with "Connection: close") for up to HTTP_DRAIN_TIMEOUT seconds
+-- (environment, default 10); then the rest are cancelled and the process
+-- exits 0. SIGINT stops at once (exit 130).
+--
 -- Bodies: by Content-Length only, at most 1 MiB ("Expect: 100-continue" is
 -- answered); Transfer-Encoding (chunked) is refused with 501. Responses always
 -- carry Content-Length.
@@ -32,6 +38,9 @@ local luds = require "luds"
 
 local LIMITS = { line = 8 * 1024, headers = 32 * 1024, header_count = 100, body = 1024 * 1024 }
 local IDLE = tonumber(os.getenv("HTTP_IDLE_TIMEOUT") or "") or 30
+local DRAIN = tonumber(os.getenv("HTTP_DRAIN_TIMEOUT") or "") or 10
+local draining = false
+local idle = {} -- conns waiting for their next request line: closed at a drain
 -- After a refusal: how long, and how much, to drain before closing (see linger);
 -- the bytes include up to 1 MiB of a refused line still in the conn's buffer.
 local LINGER = { seconds = 2, bytes = 2 * 1024 * 1024 }
@@ -190,7 +199,9 @@ end
 -- One request { method, target, minor, headers, body }; nil, status for input
 -- the server refuses; nil alone when the client left or its deadline passed.
 local function read_request(conn)
+  idle[conn] = true
   local line, status = read_line(conn, 414)
+  idle[conn] = nil
   if not line then return nil, status end
   stats.requests = stats.requests + 1
   local method, target, major, minor = line:match("^(" .. TOKEN .. ") (/[!-~]*) HTTP/(%d)%.(%d)$")
@@ -247,14 +258,14 @@ end
 -- Answers requests until the client leaves, asks to close, idles or misbehaves.
 -- luds.serve closes conn when this returns.
 local function serve_conn(conn)
-  while true do
+  while not draining do
     conn:set_deadline(luds.now() + IDLE)
     local req, status = read_request(conn)
     if not req then
       if status and respond(conn, failure(status), "close") then linger(conn) end
       return
     end
-    local conn_field = connection(req)
+    local conn_field = draining and "close" or connection(req)
     if not respond(conn, route(req), conn_field, req.method == "HEAD") or conn_field == "close" then
       return
     end
@@ -278,5 +289,12 @@ if not ln then die(err) end
 stats.address = ln:addr()
 print("listening on " .. ln:addr())
 io.stdout:flush()
--- Returns once SIGINT/SIGTERM have closed the listener (removing its file).
-luds.serve(ln, handle)
+local server = luds.server(ln, handle)
+luds.on_signal("TERM", function()
+  draining = true
+  for conn in pairs(idle) do conn:close() end
+  server:shutdown(DRAIN)
+  luds.exit(0)
+end)
+-- Returns once the listener is closed (by the drain, or SIGINT).
+server:serve()

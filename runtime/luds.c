@@ -78,6 +78,8 @@ int luaopen_luds(lua_State *L) {
   require_embedded(L, "luds.server");
   lua_getfield(L, -1, "serve");
   lua_setfield(L, -3, "serve");
+  lua_getfield(L, -1, "server");
+  lua_setfield(L, -3, "server");
   lua_pop(L, 1);
   return 1;
 }

@@ -29,7 +29,7 @@ local SIG = {
   dial = { "net", "addr", "opts" }, spawn = { "fn", "any", "any" }, sleep = { "seconds" },
   now = {}, run = { "fn", "any" }, chown = { "path", "id", "id" }, chmod = { "path", "mode" },
   stat = { "path" }, lookup_user = { "who" }, lookup_group = { "who" }, user_groups = { "who" },
-  remove_stale = { "path" }, serve = { "listener", "fn" }, on_signal = { "signame", "handler" },
+  remove_stale = { "path" }, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
   -- Given a real descriptor they would close or adopt one of the fuzzer's
   -- own (as exit would end it), so they only ever get numbers that are not.
   wrap = { "badfd" }, close_fd = { "badfd" }, listeners_from_env = {}, copy = { "conn", "conn" },
@@ -49,7 +49,7 @@ local GUARDED = { wrap = true, close_fd = true }
 local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "copy", "dial",
   "event", "group", "listen", "select", "semaphore",
   "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_signal",
-  "remove_stale", "run", "serve", "sleep", "spawn", "stat", "user_groups", "wrap" }
+  "remove_stale", "run", "serve", "server", "sleep", "spawn", "stat", "user_groups", "wrap" }
 
 local function fuzz(area, seed, iterations, dir)
   math.randomseed(seed)
