@@ -190,10 +190,10 @@ int rt_step(runtime *rt, double timeout) {
 
 int rt_run(runtime *rt) {
   int r = 0;
-  loop_block_signals(&rt->lp);
+  loop_catch_signals(&rt->lp);
   while (r >= 0 && !rt->exiting && (rt->alive > 0 || rt->head))
     r = rt_step(rt, -1);
-  loop_unblock_signals(&rt->lp);
+  loop_release_signals(&rt->lp);
   return r;
 }
 

@@ -67,7 +67,8 @@ void rt_add_closer(runtime *rt, rt_closer *c);
 void rt_remove_closer(rt_closer *c);
 /* Closes every registered closer and stops the scheduler with code. */
 void rt_shutdown(runtime *rt, int code);
-/* Runs tasks until none is alive or the runtime is exiting; 0 or -errno. */
+/* Runs tasks until none is alive or the runtime is exiting, catching SIGINT
+ * and SIGTERM meanwhile; 0 or -errno. */
 int rt_run(runtime *rt);
 /* Runs what is ready, waits for events at most timeout seconds, runs again. */
 int rt_step(runtime *rt, double timeout);

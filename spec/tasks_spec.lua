@@ -300,4 +300,54 @@ function TestCli:test_missing_script()
   end)
 end
 
+-- Programs a script starts while the loop runs get the signal mask and
+-- dispositions a program normally has: the loop used to block SIGINT and
+-- SIGTERM process-wide, and a `sleep` started by io.popen or os.execute
+-- inherited the mask and ignored SIGTERM.
+TestChildSignals = H.suite()
+
+-- Waits until the child started by p has written its pid to file and become
+-- `sleep`; returns the pid and a to-be-closed value that kills it.
+local function sleeper(p, file)
+  local pid = H.wait_for("the sleeper's pid", function()
+    return (H.slurp(file) or ""):match("^(%d+)\n")
+  end)
+  local guard = setmetatable({}, { __close = function() os.execute("kill -KILL " .. pid .. " 2>/dev/null") end })
+  H.wait_for("the sleeper to exec", function() return H.slurp("/proc/" .. pid .. "/comm") == "sleep\n" end)
+  return pid, guard
+end
+
+local function assert_default_signals(pid)
+  local st = H.slurp("/proc/" .. pid .. "/status")
+  lu.assertEquals(st:match("SigBlk:%s*(%x+)"), "0000000000000000")
+  local ign = tonumber(st:match("SigIgn:%s*(%x+)"), 16)
+  lu.assertEquals(ign & ((1 << 1) | (1 << 14)), 0) -- SIGINT (2), SIGTERM (15)
+end
+
+local function assert_sigterm_ends_sleeper(dir, script)
+  local p = H.start(dir, ("%s -e %s %s"):format(H.q(H.LUDS), H.q(script), H.q(dir .. "/pid")))
+  local pid, guard <close> = sleeper(p, dir .. "/pid")
+  assert_default_signals(pid)
+  os.execute("kill -TERM " .. pid)
+  lu.assertEquals(H.wait_exit(p), 0)
+  lu.assertEquals(H.slurp(p.dir .. "/out"), "nil\tsignal\t15\n")
+end
+
+function TestChildSignals:test_popen_child_gets_default_signals()
+  H.run(function()
+    assert_sigterm_ends_sleeper(self.dir, [[
+      local p = io.popen("echo $$ >" .. ... .. "; exec sleep 30")
+      print(p:close())
+    ]])
+  end, 10)
+end
+
+function TestChildSignals:test_execute_child_gets_default_signals()
+  H.run(function()
+    assert_sigterm_ends_sleeper(self.dir, [[
+      print(os.execute("echo $$ >" .. ... .. "; exec sleep 30"))
+    ]])
+  end, 10)
+end
+
 luds.exit(lu.LuaUnit.run())
