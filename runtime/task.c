@@ -4,6 +4,7 @@
  * independent loops. */
 #include "task.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,7 +179,7 @@ static void run_ready(runtime *rt) {
   rt->pass = NULL;
 }
 
-int rt_step(runtime *rt, double timeout) {
+static int step(runtime *rt, double timeout) {
   run_ready(rt);
   if (rt->exiting || (rt->alive == 0 && !rt->head))
     return 0;
@@ -188,8 +189,22 @@ int rt_step(runtime *rt, double timeout) {
   return r < 0 ? r : 0;
 }
 
+/* A second scheduler started from inside a pass (a <close> handler or a
+ * finalizer calling luds.run) would take over rt->pass and drop what the
+ * outer pass had yet to run: refused. */
+int rt_step(runtime *rt, double timeout) {
+  if (rt->running)
+    return -EDEADLK;
+  rt->running = 1;
+  int r = step(rt, timeout);
+  rt->running = 0;
+  return r;
+}
+
 int rt_run(runtime *rt) {
   int r = 0;
+  if (rt->running)
+    return -EDEADLK;
   loop_catch_signals(&rt->lp);
   while (r >= 0 && !rt->exiting && (rt->alive > 0 || rt->head))
     r = rt_step(rt, -1);
@@ -476,8 +491,6 @@ static int l_exit(lua_State *L) {
   return 0;
 }
 
-/* Inside a task: spawn and wait. Outside (a stock lua5.4 or a host): drive
- * the loop until every task has ended, then report on fn's task. */
 /* luds.on_signal("INT" | "TERM", fn | nil): fn(name) runs as a task on each
  * such signal instead of the default close-and-exit; nil restores it. */
 static int l_on_signal(lua_State *L) {
@@ -494,9 +507,17 @@ static int l_on_signal(lua_State *L) {
   return 1;
 }
 
+/* Inside a task: spawn and wait. Outside (a stock lua5.4 or a host): drive
+ * the loop until every task has ended, then report on fn's task. Refused
+ * where the scheduler is already running but no task can wait (a <close>
+ * handler of an ending task, a finalizer): see rt_step. */
 static int l_run(lua_State *L) {
   runtime *rt = up_rt(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (rt->current)
+    task_running(L, rt); /* raises unless this task can wait here */
+  else if (rt->running)
+    return luaL_error(L, "luds.run: the scheduler is already running");
   task_spawn(L, rt, lua_gettop(L) - 1); /* leaves only the task, at 1 */
   if (rt->current)
     return task_wait(L);

@@ -40,6 +40,7 @@ struct runtime {
   task *head, *tail; /* the run queue */
   task *pass;        /* what the current pass has yet to run */
   task *current;
+  int running; /* inside rt_step: no second scheduler may start */
   int alive, failed;
   int exiting, exit_code;
   int on_int, on_term; /* registry refs of script signal handlers, or LUA_NOREF */
@@ -68,9 +69,11 @@ void rt_remove_closer(rt_closer *c);
 /* Closes every registered closer and stops the scheduler with code. */
 void rt_shutdown(runtime *rt, int code);
 /* Runs tasks until none is alive or the runtime is exiting, catching SIGINT
- * and SIGTERM meanwhile; 0 or -errno. */
+ * and SIGTERM meanwhile; 0 or -errno. Not re-entrant: check rt->running
+ * first (-EDEADLK). */
 int rt_run(runtime *rt);
-/* Runs what is ready, waits for events at most timeout seconds, runs again. */
+/* Runs what is ready, waits for events at most timeout seconds, runs again.
+ * As rt_run, not re-entrant. */
 int rt_step(runtime *rt, double timeout);
 
 /* The task running on L; raises if L is not a task or cannot yield here. */

@@ -300,6 +300,57 @@ function TestCli:test_missing_script()
   end)
 end
 
+-- Child scripts start with this: luds, and a bounded wait for a task to park.
+local PRELUDE = [[
+local luds = require "luds"
+local function parked(t)
+  for _ = 1, 1000 do
+    if t:status() == "waiting" then return end
+    luds.sleep(0.001)
+  end
+  error("the task never parked")
+end
+]]
+
+-- Runs PRELUDE .. body in a child luds; returns stdout, stderr, status.
+local function child(body, seconds, prefix)
+  return H.exec_lua(PRELUDE .. body, seconds or 5, prefix)
+end
+
+-- The lines of stderr that start a report ("luds: ..."), in order.
+local function reports(err)
+  local list = {}
+  for l in err:gmatch("[^\n]+") do
+    if l:find("^luds: ") then list[#list + 1] = l end
+  end
+  return list
+end
+
+-- luds.run where the scheduler is in a pass but no task can wait (here a
+-- <close> handler of a failing task) used to start a second scheduler that
+-- dropped the rest of the pass (b) and never returned.
+TestNestedRun = H.suite()
+
+function TestNestedRun:test_run_inside_the_scheduler_is_refused()
+  H.run(function()
+    local out, err, status = child([[
+      local a = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          print(pcall(luds.run, function() print("inner ran") end))
+        end })
+        error("fail", 0)
+      end)
+      local b = luds.spawn(function() print("b ran") end)
+      print(a:wait())
+      print(b:wait())
+    ]])
+    lu.assertEquals(out, "false\tluds.run: the scheduler is already running\nb ran\n"
+      .. "false\tfail\ntrue\n")
+    lu.assertEquals(reports(err), { "luds: fail" })
+    lu.assertEquals(status, 1)
+  end, 10)
+end
+
 -- Programs a script starts while the loop runs get the signal mask and
 -- dispositions a program normally has: the loop used to block SIGINT and
 -- SIGTERM process-wide, and a `sleep` started by io.popen or os.execute
