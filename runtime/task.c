@@ -82,6 +82,9 @@ static void on_timer(loop_timer *tm) {
 
 task *task_running(lua_State *L, runtime *rt) {
   task *t = rt->current;
+  if (rt->closing && rt->closing->co == L)
+    luaL_error(L, "blocking call in a <close> handler of a task that is ending "
+                  "(it cannot wait any more; spawn a task to do it)");
   if (!t)
     luaL_error(L, "blocking call outside a luds task (use luds.run or luds.spawn)");
   if (t->co != L)
@@ -116,26 +119,93 @@ static void finish(runtime *rt, task *t, int state) {
   t->ref = LUA_NOREF;
 }
 
-/* Keeps the error value beside the coroutine, then closes the coroutine's
- * pending to-be-closed variables. */
+/* The text for the error value at idx: a string as it is, a number
+ * converted (a copy: the value itself stays a number), what __tostring
+ * gives if that is a string, else the value's type. */
+static const char *error_text(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING)
+    return lua_tostring(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_pushvalue(L, idx);
+    return lua_tostring(L, -1);
+  }
+  if (luaL_callmeta(L, idx, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return lua_tostring(L, -1);
+  return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+}
+
+/* (err, co or NULL) -> the text of err, with co's traceback. Run protected:
+ * it allocates, and a __tostring is Lua code. */
+static int format_error(lua_State *L) {
+  lua_State *co = lua_touserdata(L, 2);
+  const char *msg = error_text(L, 1);
+  if (co)
+    luaL_traceback(L, co, msg, 0);
+  else
+    lua_pushstring(L, msg);
+  return 1;
+}
+
+/* Prints the error value at idx on stderr after prefix, with co's traceback
+ * if co. Never raises and needs 3 free slots: when the text cannot be made
+ * (no memory, a raising __tostring), says what it can without allocating. */
+static void report_error(lua_State *L, int idx, lua_State *co, const char *prefix) {
+  lua_pushcfunction(L, format_error);
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, co);
+  if (lua_pcall(L, 2, 1, 0) == LUA_OK)
+    fprintf(stderr, "luds: %s%s\n", prefix, lua_tostring(L, -1));
+  else {
+    const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+    if (lua_type(L, idx) == LUA_TSTRING)
+      fprintf(stderr, "luds: %s%s\n", prefix, lua_tostring(L, idx));
+    else
+      fprintf(stderr, "luds: %s(error object is a %s value)\n", prefix, luaL_typename(L, idx));
+    fprintf(stderr, "luds: (no traceback: %s)\n", why);
+  }
+  fflush(stderr);
+  lua_pop(L, 1);
+}
+
+/* Closes the pending to-be-closed variables of t, which has reached its
+ * final state, so whatever a handler does (cancel t again, cancel others,
+ * spawn, exit) meets a consistent runtime; it cannot block (task_running
+ * says why). L is the running thread, t stays anchored by the caller. A
+ * handler's error is reported, unless it is t's own error (at err, or 0)
+ * that lua_resetthread hands back. */
+static void close_thread(lua_State *L, runtime *rt, task *t, int err) {
+  task *outer = rt->closing;
+  rt->closing = t;
+  int status = lua_resetthread(t->co);
+  rt->closing = outer;
+  if (status != LUA_OK) {
+    lua_xmove(t->co, L, 1);
+    if (!err || !lua_rawequal(L, -1, err))
+      report_error(L, lua_gettop(L), NULL, "error in a <close> handler: ");
+    lua_pop(L, 1);
+  }
+  lua_settop(t->co, 0);
+}
+
+/* Keeps the error value itself for wait, ends t, prints the error with its
+ * traceback, then closes t's to-be-closed variables, which are given the
+ * error. Nothing here raises: it runs in the scheduler, where no error can
+ * be caught, and rt_step has reserved the slots it uses on rt->L. */
 static void fail(runtime *rt, task *t) {
   lua_State *L = rt->L;
   lua_State *co = t->co;
-  const char *msg = lua_tostring(co, -1);
-  if (!msg)
-    msg = lua_pushfstring(co, "(error object is a %s value)", luaL_typename(co, -1));
-  luaL_traceback(L, co, msg, 0);
-  fprintf(stderr, "luds: %s\n", lua_tostring(L, -1));
-  fflush(stderr);
-  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref); /* anchors t until co is reset */
   lua_xmove(co, L, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
-  lua_insert(L, -2);
+  lua_pushvalue(L, -1);
+  lua_xmove(L, co, 1); /* back on co's top, for the handlers */
   lua_setiuservalue(L, -2, 2);
-  lua_pop(L, 1);
-  lua_resetthread(co);
   rt->failed++;
   finish(rt, t, TASK_FAILED);
+  lua_getiuservalue(L, -1, 2);
+  int err = lua_gettop(L);
+  report_error(L, err, co, "");
+  close_thread(L, rt, t, err);
+  lua_pop(L, 2);
 }
 
 static void resume(runtime *rt, task *t) {
@@ -189,12 +259,17 @@ static int step(runtime *rt, double timeout) {
   return r < 0 ? r : 0;
 }
 
+/* What fail and on_signal push on rt->L at most, pcalls included. */
+#define RT_SLOTS 8
+
 /* A second scheduler started from inside a pass (a <close> handler or a
  * finalizer calling luds.run) would take over rt->pass and drop what the
  * outer pass had yet to run: refused. */
 int rt_step(runtime *rt, double timeout) {
   if (rt->running)
     return -EDEADLK;
+  if (!lua_checkstack(rt->L, RT_SLOTS))
+    return -ENOMEM;
   rt->running = 1;
   int r = step(rt, timeout);
   rt->running = 0;
@@ -411,24 +486,27 @@ static int task_wait(lua_State *L) {
   return task_suspend(L, self, NULL, deadline, 0, wait_k);
 }
 
-/* Ends a task that is not running: its to-be-closed variables are closed. */
+/* Ends a task that is not running, then closes its to-be-closed variables.
+ * The task is cancelled before any handler runs, so a handler that cancels
+ * it again gets false, like any cancel of an ended task. */
 static int task_cancel(lua_State *L) {
   task *t = check_task(L, 1);
   runtime *rt = t->rt;
+  lua_settop(L, 1);
   if (t->state >= TASK_DONE) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  if (t == rt->current)
+  if (t->state == TASK_RUNNING) /* only rt->current runs */
     return luaL_error(L, "a task cannot cancel itself (return or error instead)");
+  lua_pushliteral(L, "cancelled"); /* may raise: before anything changes */
+  lua_setiuservalue(L, 1, 2);
   if (t->state == TASK_READY)
     dequeue(rt, t);
   else
     unwait(t);
-  lua_resetthread(t->co);
-  lua_pushliteral(L, "cancelled");
-  lua_setiuservalue(L, 1, 2);
   finish(rt, t, TASK_CANCELLED);
+  close_thread(L, rt, t, 0);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -481,12 +559,17 @@ static void exit_now(runtime *rt) {
 }
 
 /* Closes every listener (removing its file) and ends the process. Inside a
- * task the scheduler stops and the host (the luds binary) exits cleanly. */
+ * task the scheduler stops and the host (the luds binary) exits cleanly.
+ * Where the scheduler runs but nothing can be suspended (a <close> handler,
+ * a finalizer, a C call) it returns: the scheduler stops as soon as control
+ * comes back to it, so the host still closes the state. */
 static int l_exit(lua_State *L) {
   runtime *rt = up_rt(L);
   rt_shutdown(rt, exit_code(L, 1));
   if (rt->current && rt->current->co == L && lua_isyieldable(L))
     return task_suspend(L, rt->current, NULL, 0, 0, sleep_k);
+  if (rt->running)
+    return 0;
   exit_now(rt);
   return 0;
 }

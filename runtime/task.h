@@ -40,7 +40,8 @@ struct runtime {
   task *head, *tail; /* the run queue */
   task *pass;        /* what the current pass has yet to run */
   task *current;
-  int running; /* inside rt_step: no second scheduler may start */
+  task *closing; /* whose <close> handlers lua_resetthread is running */
+  int running;   /* inside rt_step: no second scheduler may start */
   int alive, failed;
   int exiting, exit_code;
   int on_int, on_term; /* registry refs of script signal handlers, or LUA_NOREF */
@@ -69,14 +70,15 @@ void rt_remove_closer(rt_closer *c);
 /* Closes every registered closer and stops the scheduler with code. */
 void rt_shutdown(runtime *rt, int code);
 /* Runs tasks until none is alive or the runtime is exiting, catching SIGINT
- * and SIGTERM meanwhile; 0 or -errno. Not re-entrant: check rt->running
- * first (-EDEADLK). */
+ * and SIGTERM meanwhile; 0 or -errno. Never raises. Not re-entrant: check
+ * rt->running first (-EDEADLK). */
 int rt_run(runtime *rt);
 /* Runs what is ready, waits for events at most timeout seconds, runs again.
- * As rt_run, not re-entrant. */
+ * As rt_run: never raises, not re-entrant. */
 int rt_step(runtime *rt, double timeout);
 
-/* The task running on L; raises if L is not a task or cannot yield here. */
+/* The task running on L; raises if L is not a task or cannot yield here
+ * (a <close> handler of an ending task, a finalizer, a C call). */
 task *task_running(lua_State *L, runtime *rt);
 /* Suspends the running task: returns lua_yieldk's value, so call it as
  * `return task_suspend(...)`. The continuation k runs after task_wake, the

@@ -47,6 +47,17 @@ function H.exec_lua(source, seconds, prefix)
   return out, errout, status
 end
 
+-- Whether H.LUDS is a sanitizer build: it reserves terabytes of address space
+-- up front, so an address-space limit (prlimit --as) cannot apply to it.
+local sanitized
+function H.sanitized()
+  if sanitized == nil then
+    local out = H.sh(H.q(H.LUDS) .. [[ -e 'print(io.open("/proc/self/status"):read("a"):match("VmSize:%s*(%d+)"))']])
+    sanitized = assert(tonumber(out), out) > 2 ^ 30 -- kB: over a TiB
+  end
+  return sanitized
+end
+
 -- Creates a fresh directory (under parent when given) and returns its path.
 function H.tmpdir(parent)
   local out = H.sh("mktemp -d" .. (parent and " -p " .. H.q(parent) or ""))

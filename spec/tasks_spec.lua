@@ -326,6 +326,120 @@ local function reports(err)
   return list
 end
 
+-- A task's <close> handlers run after it has ended (cancelled or failed), so
+-- whatever they do meets a consistent runtime. Each body runs in a child: the
+-- defects were crashes (ASan: SEGV in task_cancel) and hangs.
+TestCloseHandlers = H.suite()
+
+function TestCloseHandlers:test_handler_cancelling_its_cancelled_task_gets_false()
+  H.run(function()
+    local out, err, status = child([[
+      local t
+      t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          print("again", t:cancel(), t:status())
+        end })
+        luds.sleep(10)
+      end)
+      parked(t)
+      print("cancel", t:cancel())
+      print("wait", t:wait())
+    ]])
+    lu.assertEquals({ out, err, status },
+      { "again\tfalse\tcancelled\ncancel\ttrue\nwait\tfalse\tcancelled\n", "", 0 })
+  end, 10)
+end
+
+function TestCloseHandlers:test_handler_of_failing_task_cancelling_it_gets_false()
+  H.run(function()
+    local out, err, status = child([[
+      local t
+      t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function(_, e)
+          print("closing", e, t:cancel(), t:status())
+        end })
+        luds.sleep(0)
+        error("boom", 0)
+      end)
+      print("wait", t:wait())
+    ]])
+    lu.assertEquals(out, "closing\tboom\tfalse\tfailed\nwait\tfalse\tboom\n")
+    lu.assertEquals(reports(err), { "luds: boom" })
+    lu.assertStrContains(err, "luds: boom\nstack traceback:\n")
+    lu.assertEquals(status, 1)
+  end, 10)
+end
+
+local CANNOT_BLOCK = "blocking call in a <close> handler of a task that is ending "
+  .. "(it cannot wait any more; spawn a task to do it)"
+
+-- It cannot block (the thread cannot yield while it is reset): a clear error.
+-- It can cancel other tasks and spawn new ones, which run later.
+function TestCloseHandlers:test_handler_cannot_block_but_can_spawn_and_cancel()
+  H.run(function()
+    local out, err, status = child([[
+      local other = luds.spawn(luds.sleep, 10)
+      local t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          print(pcall(luds.sleep, 0.01))
+          print(pcall(other.wait, other))
+          print(pcall(luds.run, function() end))
+          print("other", other:cancel(), other:status())
+          luds.spawn(function() luds.sleep(0.001) print("spawned ran") end)
+        end })
+        luds.sleep(10)
+      end)
+      parked(t)
+      parked(other)
+      print("cancel", t:cancel())
+    ]])
+    local no = "false\t" .. CANNOT_BLOCK .. "\n"
+    lu.assertEquals({ out, err, status },
+      { no .. no .. no .. "other\ttrue\tcancelled\ncancel\ttrue\nspawned ran\n", "", 0 })
+  end, 10)
+end
+
+-- A handler's error is reported; the handlers after it still run; the task
+-- stays cancelled and the exit status is untouched.
+function TestCloseHandlers:test_handler_error_is_reported()
+  H.run(function()
+    local out, err, status = child([[
+      local t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function() print("second closed") end })
+        local _ <close> = setmetatable({}, { __close = function() error("cleanup failed", 0) end })
+        luds.sleep(10)
+      end)
+      parked(t)
+      print("cancel", t:cancel())
+      print("wait", t:wait())
+    ]])
+    lu.assertEquals({ out, err, status }, {
+      "second closed\ncancel\ttrue\nwait\tfalse\tcancelled\n",
+      "luds: error in a <close> handler: cleanup failed\n", 0 })
+  end, 10)
+end
+
+-- luds.exit there cannot suspend anything: it returns, and the scheduler stops
+-- as soon as control comes back to it (the canceller's next wait).
+function TestCloseHandlers:test_handler_calling_exit_stops_the_scheduler()
+  H.run(function()
+    local out, err, status = child([[
+      local t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          luds.exit(7)
+          print("handler returns")
+        end })
+        luds.sleep(10)
+      end)
+      parked(t)
+      print("cancel", t:cancel())
+      luds.sleep(0)
+      print("never")
+    ]])
+    lu.assertEquals({ out, err, status }, { "handler returns\ncancel\ttrue\n", "", 7 })
+  end, 10)
+end
+
 -- luds.run where the scheduler is in a pass but no task can wait (here a
 -- <close> handler of a failing task) used to start a second scheduler that
 -- dropped the rest of the pass (b) and never returned.
@@ -347,6 +461,52 @@ function TestNestedRun:test_run_inside_the_scheduler_is_refused()
     lu.assertEquals(out, "false\tluds.run: the scheduler is already running\nb ran\n"
       .. "false\tfail\ntrue\n")
     lu.assertEquals(reports(err), { "luds: fail" })
+    lu.assertEquals(status, 1)
+  end, 10)
+end
+
+-- wait returns a task's error value itself ("false, err"); stderr gets its
+-- text: __tostring when it gives a string, else its type.
+TestTaskErrors = H.suite()
+
+function TestTaskErrors:test_error_value_reaches_wait_unchanged()
+  H.run(function()
+    local out, err, status = child([[
+      local e = { code = 42 }
+      print(e == select(2, luds.spawn(function() error(e) end):wait()), e.code)
+      local _, n = luds.spawn(function() error(42) end):wait()
+      print(math.type(n), n)
+      local named = setmetatable({}, { __tostring = function() return "named error" end })
+      print(named == select(2, luds.spawn(function() error(named) end):wait()))
+    ]])
+    lu.assertEquals(out, "true\t42\ninteger\t42\ntrue\n")
+    lu.assertEquals(reports(err),
+      { "luds: (error object is a table value)", "luds: 42", "luds: named error" })
+    local _, traces = err:gsub("stack traceback:\n", "")
+    lu.assertEquals(traces, 3)
+    lu.assertEquals(status, 1)
+  end, 10)
+end
+
+-- The scheduler never lets a memory error escape: a task whose failure
+-- cannot be formatted (its 2 MiB message does not fit twice) is reported
+-- without a traceback, and its error still reaches wait. The limit is set
+-- from inside, relative to what the process already uses.
+TestSchedulerMemory = H.suite()
+
+function TestSchedulerMemory:test_failure_report_without_memory()
+  lu.skipIf(H.sanitized(), "an address-space limit does not apply to a sanitizer build")
+  H.run(function()
+    local out, err, status = child([[
+      local big = ("x"):rep(2 << 20)
+      local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+      local vm = io.open("/proc/self/status"):read("a"):match("VmSize:%s*(%d+) kB")
+      assert(os.execute(("prlimit --pid %s --as=%d"):format(pid, (vm + 1024) * 1024)))
+      local ok, err = luds.spawn(function() error(big, 0) end):wait()
+      print(ok, err == big)
+    ]])
+    lu.assertEquals(out, "false\ttrue\n")
+    lu.assertEquals(err, "luds: " .. ("x"):rep(2 << 20) .. "\nluds: (no traceback: not enough memory)\n")
     lu.assertEquals(status, 1)
   end, 10)
 end
