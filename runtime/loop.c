@@ -84,17 +84,19 @@ static void sift_down(loop *lp, size_t i) {
   heap_set(lp, i, t);
 }
 
-/* The heap grows by doubling; running out of memory here is fatal, as it is
- * for Lua itself, because a lost timer would hang a task forever. */
-static void heap_reserve(loop *lp) {
-  if (lp->ntimers < lp->heapcap)
-    return;
-  size_t cap = lp->heapcap ? lp->heapcap * 2 : 64;
+/* The heap grows by doubling. */
+int loop_timer_reserve(loop *lp, size_t n) {
+  if (n <= lp->heapcap)
+    return 0;
+  size_t cap = lp->heapcap ? lp->heapcap : 64;
+  while (cap < n)
+    cap *= 2;
   loop_timer **h = realloc(lp->heap, cap * sizeof *h);
   if (!h)
-    abort();
+    return -ENOMEM;
   lp->heap = h;
   lp->heapcap = cap;
+  return 0;
 }
 
 void loop_timer_stop(loop *lp, loop_timer *t) {
@@ -110,9 +112,12 @@ void loop_timer_stop(loop *lp, loop_timer *t) {
   sift_down(lp, last->slot - 1);
 }
 
+/* Without a reservation, running out of memory here is fatal: a lost timer
+ * would hang its task forever, and the caller has no way to report it. */
 void loop_timer_start(loop *lp, loop_timer *t, double when) {
   loop_timer_stop(lp, t);
-  heap_reserve(lp);
+  if (loop_timer_reserve(lp, lp->ntimers + 1) < 0)
+    abort();
   t->when = when;
   lp->heap[lp->ntimers] = t;
   sift_up(lp, lp->ntimers++);
@@ -322,5 +327,6 @@ void loop_free(loop *lp) {
     close(lp->epfd);
   free(lp->heap);
   lp->heap = NULL;
+  lp->ntimers = lp->heapcap = 0;
   lp->sigfd = lp->epfd = lp->wake[0] = lp->wake[1] = -1;
 }

@@ -61,6 +61,9 @@ int loop_arm(loop *lp, loop_io *io, unsigned events);
  * it before closing io->fd. */
 void loop_forget(loop *lp, loop_io *io);
 
+/* Makes room for n scheduled timers: while no more are scheduled,
+ * loop_timer_start never allocates (nor aborts). Returns 0 or -ENOMEM. */
+int loop_timer_reserve(loop *lp, size_t n);
 void loop_timer_start(loop *lp, loop_timer *t, double when);
 void loop_timer_stop(loop *lp, loop_timer *t);
 /* Seconds until the earliest timer, 0 if one is due, -1 if there is none. */

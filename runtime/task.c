@@ -317,20 +317,32 @@ static int *handler_ref(runtime *rt, int signo) {
   return signo == SIGINT ? &rt->on_int : &rt->on_term;
 }
 
+/* (rt, handler, signo): the handler's task, given the signal's name. */
+static int spawn_handler(lua_State *L) {
+  lua_pushstring(L, lua_tointeger(L, 3) == SIGINT ? "INT" : "TERM");
+  lua_replace(L, 3);
+  task_spawn(L, lua_touserdata(L, 1), 1);
+  return 0;
+}
+
 /* A script's handler runs as a new task (given the signal's name); without
- * one the runtime closes every listener and exits with 128 + signo. */
+ * one, or without the memory to start it, the runtime closes every listener
+ * and exits with 128 + signo. Runs inside event dispatch: nothing raises. */
 static void on_signal(loop *lp, int signo) {
   runtime *rt = (runtime *)lp;
   int ref = *handler_ref(rt, signo);
-  if (ref == LUA_NOREF) {
-    rt_shutdown(rt, 128 + signo);
-    return;
-  }
   lua_State *L = rt->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-  lua_pushstring(L, signo == SIGINT ? "INT" : "TERM");
-  task_spawn(L, rt, 1);
-  lua_pop(L, 1);
+  if (ref != LUA_NOREF) {
+    lua_pushcfunction(L, spawn_handler);
+    lua_pushlightuserdata(L, rt);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_pushinteger(L, signo);
+    if (lua_pcall(L, 3, 0, 0) == LUA_OK)
+      return;
+    report_error(L, lua_gettop(L), NULL, "cannot start the signal handler: ");
+    lua_pop(L, 1);
+  }
+  rt_shutdown(rt, 128 + signo);
 }
 
 /* The buffer starts half a page past a page boundary. The kernel copies
@@ -422,14 +434,21 @@ runtime *rt_get(lua_State *L) {
   return rt;
 }
 
+/* Every allocation comes before the task counts as alive: a memory error
+ * leaves nothing behind. Each live task may have one timer, reserved here,
+ * so that no wait has to allocate one in the scheduler. */
 task *task_spawn(lua_State *L, runtime *rt, int nargs) {
   luaL_checktype(L, -(nargs + 1), LUA_TFUNCTION);
+  if (loop_timer_reserve(&rt->lp, (size_t)rt->alive + 1) < 0)
+    luaL_error(L, "not enough memory");
   task *t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, TASK_MT);
   t->rt = rt;
   t->timer.fn = on_timer;
   t->co = lua_newthread(L);
+  if (!lua_checkstack(t->co, nargs + 1))
+    luaL_error(L, "too many arguments for a task");
   lua_setiuservalue(L, -2, 1);
   lua_insert(L, -(nargs + 2));
   lua_xmove(L, t->co, nargs + 1);
@@ -449,6 +468,8 @@ static int push_outcome(lua_State *L, task *t) {
   if (t->state == TASK_DONE) {
     int n = lua_gettop(t->co);
     luaL_checkstack(L, n + 1, "too many results");
+    if (!lua_checkstack(t->co, 1))
+      luaL_error(L, "not enough memory");
     lua_pushboolean(L, 1);
     for (int i = 1; i <= n; i++) {
       lua_pushvalue(t->co, i);

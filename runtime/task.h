@@ -87,7 +87,8 @@ int task_suspend(lua_State *L, task *t, task **slot, double deadline, lua_KConte
                  lua_KFunction k);
 void task_wake(task *t, int why);
 int task_woken(runtime *rt);
-/* Pushes a new task running the function under its nargs arguments, queued. */
+/* Pushes a new task running the function under its nargs arguments, queued.
+ * Raises (before anything changes) when memory runs out. */
 task *task_spawn(lua_State *L, runtime *rt, int nargs);
 
 /* Adds spawn, sleep, now, run, exit to the table on top of the stack. */

@@ -511,6 +511,35 @@ function TestSchedulerMemory:test_failure_report_without_memory()
   end, 10)
 end
 
+-- Out of memory while spawning is an error the script catches.
+function TestSchedulerMemory:test_spawning_until_out_of_memory_is_catchable()
+  lu.skipIf(H.sanitized(), "an address-space limit does not apply to a sanitizer build")
+  H.run(function()
+    lu.assertEquals({ child([[
+      local ok, err = pcall(function()
+        local t = {}
+        for i = 1, 1e7 do t[i] = luds.spawn(function() luds.sleep(10) end) end
+      end)
+      collectgarbage()
+      print(ok, err)
+      luds.exit(0)
+    ]], 10, "prlimit --as=32000000") }, { "false\tnot enough memory\n", "", 0 })
+  end, 15)
+end
+
+-- A task's arguments are copied onto its own stack, which must make room
+-- for them first (it overflowed its heap block past 40 or so).
+function TestSchedulerMemory:test_spawn_with_many_arguments()
+  H.run(function()
+    lu.assertEquals({ child([[
+      local args = {}
+      for i = 1, 5000 do args[i] = i end
+      local t = luds.spawn(function(...) return select("#", ...), select(5000, ...) end, table.unpack(args))
+      print(t:wait())
+    ]]) }, { "true\t5000\t5000\n", "", 0 })
+  end, 10)
+end
+
 -- Programs a script starts while the loop runs get the signal mask and
 -- dispositions a program normally has: the loop used to block SIGINT and
 -- SIGTERM process-wide, and a `sleep` started by io.popen or os.execute
