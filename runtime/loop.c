@@ -1,9 +1,12 @@
 /* The event loop: epoll (level-triggered, interest armed on demand and dropped
  * lazily when an event finds nobody waiting), a binary min-heap of timers, and
- * SIGINT/SIGTERM through a signalfd so no handler ever runs asynchronously. */
+ * SIGINT/SIGTERM as events, so that what they cause runs in the loop and never
+ * asynchronously: a handler that only writes to a pipe while loop_catch_signals
+ * is in force, the signalfd for a host that blocks them itself. */
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -87,17 +90,19 @@ static void sift_down(loop *lp, size_t i) {
   heap_set(lp, i, t);
 }
 
-/* The heap grows by doubling; running out of memory here is fatal, as it is
- * for Lua itself, because a lost timer would hang a task forever. */
-static void heap_reserve(loop *lp) {
-  if (lp->ntimers < lp->heapcap)
-    return;
-  size_t cap = lp->heapcap ? lp->heapcap * 2 : 64;
+/* The heap grows by doubling. */
+int loop_timer_reserve(loop *lp, size_t n) {
+  if (n <= lp->heapcap)
+    return 0;
+  size_t cap = lp->heapcap ? lp->heapcap : 64;
+  while (cap < n)
+    cap *= 2;
   loop_timer **h = realloc(lp->heap, cap * sizeof *h);
   if (!h)
-    abort();
+    return -ENOMEM;
   lp->heap = h;
   lp->heapcap = cap;
+  return 0;
 }
 
 void loop_timer_stop(loop *lp, loop_timer *t) {
@@ -113,9 +118,12 @@ void loop_timer_stop(loop *lp, loop_timer *t) {
   sift_down(lp, last->slot - 1);
 }
 
+/* Without a reservation, running out of memory here is fatal: a lost timer
+ * would hang its task forever, and the caller has no way to report it. */
 void loop_timer_start(loop *lp, loop_timer *t, double when) {
   loop_timer_stop(lp, t);
-  heap_reserve(lp);
+  if (loop_timer_reserve(lp, lp->ntimers + 1) < 0)
+    abort();
   t->when = when;
   lp->heap[lp->ntimers] = t;
   sift_up(lp, lp->ntimers++);
@@ -182,14 +190,89 @@ static unsigned on_sigfd(loop_io *io, unsigned events) {
   return 0;
 }
 
-void loop_block_signals(loop *lp) {
-  if (!lp->blocked++)
-    sigprocmask(SIG_BLOCK, &lp->sigs, &lp->oldmask);
+/* Each byte in the pipe is one caught signal's number. */
+static unsigned on_wake(loop_io *io, unsigned events) {
+  loop *lp = (loop *)((char *)io - offsetof(loop, wakeio));
+  unsigned char b[64];
+  ssize_t n;
+  (void)events;
+  while ((n = read(io->fd, b, sizeof b)) > 0)
+    for (ssize_t i = 0; i < n; i++)
+      if (lp->on_signal)
+        lp->on_signal(lp, b[i]);
+  return 0;
 }
 
-void loop_unblock_signals(loop *lp) {
-  if (lp->blocked && !--lp->blocked)
-    sigprocmask(SIG_SETMASK, &lp->oldmask, NULL);
+/* The write end of the pipe of the innermost catching loop (-1: none) and
+ * the process it belongs to. A signal handler is given no context, and
+ * dispositions are process-wide, so this is the one piece of mutable C
+ * state the runtime has, process-wide too. */
+static volatile sig_atomic_t wake_fd = -1, wake_pid;
+
+/* Async-signal-safe. A full pipe drops the byte: the loop already has
+ * signals to read, as the kernel merges a pending signal with a new one. A
+ * child forked without exec shares the pipe: there the signal takes its
+ * default action (raised again, it is delivered once the handler returns),
+ * rather than reaching the parent's loop. */
+static void on_caught(int signo) {
+  int saved = errno;
+  unsigned char b = (unsigned char)signo;
+  int fd = wake_fd;
+  if (fd >= 0 && wake_pid == getpid()) {
+    ssize_t r = write(fd, &b, 1);
+    (void)r;
+  } else {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(signo, &sa, NULL);
+    raise(signo);
+  }
+  errno = saved;
+}
+
+/* Not signalfd with the signals blocked: a blocked mask is inherited by every
+ * child (exec keeps it), so a `sleep` started by the script would ignore
+ * SIGTERM; a handler is reset to the default by exec. SA_RESTART: the
+ * script's own blocking calls (io.read, the wait in os.execute) carry on. */
+void loop_catch_signals(loop *lp) {
+  if (lp->catching++)
+    return;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_caught;
+  sa.sa_flags = SA_RESTART;
+  sa.sa_mask = lp->sigs;
+  lp->oldwake = wake_fd;
+  wake_pid = getpid();
+  wake_fd = lp->wake[1];
+  sigaction(SIGINT, &sa, &lp->oldint);
+  sigaction(SIGTERM, &sa, &lp->oldterm);
+}
+
+void loop_release_signals(loop *lp) {
+  if (!lp->catching || --lp->catching)
+    return;
+  sigaction(SIGINT, &lp->oldint, NULL);
+  sigaction(SIGTERM, &lp->oldterm, NULL);
+  wake_fd = lp->oldwake;
+  unsigned char b[64];
+  ssize_t n;
+  while ((n = read(lp->wake[0], b, sizeof b)) > 0)
+    for (ssize_t i = 0; i < n; i++)
+      raise(b[i]);
+}
+
+void loop_child_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  sigemptyset(&sa.sa_mask);
+  wake_fd = -1;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGPIPE, &sa, NULL);
+  sigprocmask(SIG_SETMASK, &sa.sa_mask, NULL);
 }
 
 static int open_signals(loop *lp) {
@@ -197,10 +280,12 @@ static int open_signals(loop *lp) {
   sigaddset(&lp->sigs, SIGINT);
   sigaddset(&lp->sigs, SIGTERM);
   lp->sigfd = signalfd(-1, &lp->sigs, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (lp->sigfd < 0)
+  if (lp->sigfd < 0 || pipe2(lp->wake, O_NONBLOCK | O_CLOEXEC) < 0)
     return -errno;
   lp->sigio = (loop_io){.fd = lp->sigfd, .fn = on_sigfd};
-  return loop_arm(lp, &lp->sigio, LOOP_IN);
+  lp->wakeio = (loop_io){.fd = lp->wake[0], .fn = on_wake};
+  int r = loop_arm(lp, &lp->sigio, LOOP_IN);
+  return r < 0 ? r : loop_arm(lp, &lp->wakeio, LOOP_IN);
 }
 
 static void on_sigpipe(int signo) { (void)signo; }
@@ -222,7 +307,7 @@ static void ignore_sigpipe(void) {
 
 int loop_init(loop *lp, loop_signal_fn *on_signal) {
   memset(lp, 0, sizeof *lp);
-  lp->sigfd = -1;
+  lp->sigfd = lp->wake[0] = lp->wake[1] = -1;
   lp->on_signal = on_signal;
   lp->epfd = epoll_create1(EPOLL_CLOEXEC);
   if (lp->epfd < 0)
@@ -237,13 +322,17 @@ int loop_init(loop *lp, loop_signal_fn *on_signal) {
 }
 
 void loop_free(loop *lp) {
-  while (lp->blocked)
-    loop_unblock_signals(lp);
+  while (lp->catching)
+    loop_release_signals(lp);
+  for (int i = 0; i < 2; i++)
+    if (lp->wake[i] >= 0)
+      close(lp->wake[i]);
   if (lp->sigfd >= 0)
     close(lp->sigfd);
   if (lp->epfd >= 0)
     close(lp->epfd);
   free(lp->heap);
   lp->heap = NULL;
-  lp->sigfd = lp->epfd = -1;
+  lp->ntimers = lp->heapcap = 0;
+  lp->sigfd = lp->epfd = lp->wake[0] = lp->wake[1] = -1;
 }

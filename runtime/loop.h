@@ -1,6 +1,7 @@
-/* The event loop: one epoll instance, a binary heap of timers and signals read
- * through a signalfd. It knows file descriptors, event masks and timers only;
- * nothing of sockets, tasks or Lua. */
+/* The event loop: one epoll instance, a binary heap of timers, and SIGINT and
+ * SIGTERM turned into events (a signalfd, and a pipe a handler writes to). It
+ * knows file descriptors, event masks and timers only; nothing of sockets,
+ * tasks or Lua. */
 #ifndef LUDS_LOOP_H
 #define LUDS_LOOP_H
 
@@ -37,9 +38,12 @@ struct loop_timer {
 
 struct loop {
   int epfd, sigfd;
-  sigset_t sigs, oldmask;
-  int blocked;
-  loop_io sigio;
+  int wake[2];  /* the pipe the handler writes caught signals to */
+  int catching; /* depth of loop_catch_signals */
+  int oldwake;  /* the pipe the handler wrote to before */
+  struct sigaction oldint, oldterm;
+  sigset_t sigs;
+  loop_io sigio, wakeio;
   loop_signal_fn *on_signal;
   loop_timer **heap;
   size_t ntimers, heapcap;
@@ -57,9 +61,15 @@ int loop_arm(loop *lp, loop_io *io, unsigned events);
 /* Stops watching io and drops its events still pending in this batch; call
  * it before closing io->fd. */
 void loop_forget(loop *lp, loop_io *io);
-/* How many fds the loop watches (the signalfd is one of them). */
+/* How many fds the loop watches, its own included. */
+/* The loop's own armed fds (the signalfd and the signal pipe), which
+ * loop_watching counts too. */
+#define LOOP_OWN_IOS 2
 int loop_watching(const loop *lp);
 
+/* Makes room for n scheduled timers: while no more are scheduled,
+ * loop_timer_start never allocates (nor aborts). Returns 0 or -ENOMEM. */
+int loop_timer_reserve(loop *lp, size_t n);
 void loop_timer_start(loop *lp, loop_timer *t, double when);
 void loop_timer_stop(loop *lp, loop_timer *t);
 /* Seconds until the earliest timer, 0 if one is due, -1 if there is none. */
@@ -69,8 +79,20 @@ double loop_next_timeout(const loop *lp);
  * events and expired timers. Returns the number of events or -errno. */
 int loop_poll(loop *lp, double timeout);
 
-/* SIGINT and SIGTERM reach on_signal only while blocked (between these). */
-void loop_block_signals(loop *lp);
-void loop_unblock_signals(loop *lp);
+/* SIGINT and SIGTERM reach on_signal in two ways. Between these two calls a
+ * handler catches them and writes them to the loop's pipe; the signal mask is
+ * never touched, so every program the process starts (io.popen, os.execute,
+ * posix_spawn) inherits the mask it had and, exec resetting handlers, the
+ * default dispositions. Outside, they reach it only if the host blocks them
+ * (the signalfd). Release restores the dispositions found at catch and raises
+ * again any signal caught but not yet read, so the restored disposition
+ * decides. Calls nest; the innermost catching loop gets the signals. */
+void loop_catch_signals(loop *lp);
+void loop_release_signals(loop *lp);
+
+/* For a child between fork and exec: an empty signal mask and the default
+ * disposition for every signal the loop handles (SIGINT, SIGTERM, SIGPIPE).
+ * Async-signal-safe. */
+void loop_child_signals(void);
 
 #endif

@@ -108,8 +108,9 @@ static runtime *opened(lua_State *L) {
   lua_pop(L, 1);
   if (!rt)
     lua_pushliteral(L, "luds: library not opened in this lua_State (call luds_openlibs first)");
-  else if (rt->current) {
-    lua_pushliteral(L, "luds: the loop cannot be driven from inside a task");
+  else if (rt->running) {
+    lua_pushliteral(L, "luds: the loop cannot be driven from inside itself "
+                       "(a task, a <close> handler or a finalizer)");
     rt = NULL;
   }
   return rt;

@@ -4,6 +4,7 @@
  * independent loops. */
 #include "task.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,9 @@ static void on_timer(loop_timer *tm) {
 
 task *task_running(lua_State *L, runtime *rt) {
   task *t = rt->current;
+  if (rt->closing && rt->closing->co == L)
+    luaL_error(L, "blocking call in a <close> handler of a task that is ending "
+                  "(it cannot wait any more; spawn a task to do it)");
   if (!t)
     luaL_error(L, "blocking call outside a luds task (use luds.run or luds.spawn)");
   if (t->co != L)
@@ -121,26 +125,93 @@ static void finish(runtime *rt, task *t, int state) {
   t->ref = LUA_NOREF;
 }
 
-/* Keeps the error value beside the coroutine, then closes the coroutine's
- * pending to-be-closed variables. */
+/* The text for the error value at idx: a string as it is, a number
+ * converted (a copy: the value itself stays a number), what __tostring
+ * gives if that is a string, else the value's type. */
+static const char *error_text(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING)
+    return lua_tostring(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    lua_pushvalue(L, idx);
+    return lua_tostring(L, -1);
+  }
+  if (luaL_callmeta(L, idx, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    return lua_tostring(L, -1);
+  return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+}
+
+/* (err, co or NULL) -> the text of err, with co's traceback. Run protected:
+ * it allocates, and a __tostring is Lua code. */
+static int format_error(lua_State *L) {
+  lua_State *co = lua_touserdata(L, 2);
+  const char *msg = error_text(L, 1);
+  if (co)
+    luaL_traceback(L, co, msg, 0);
+  else
+    lua_pushstring(L, msg);
+  return 1;
+}
+
+/* Prints the error value at idx on stderr after prefix, with co's traceback
+ * if co. Never raises and needs 3 free slots: when the text cannot be made
+ * (no memory, a raising __tostring), says what it can without allocating. */
+static void report_error(lua_State *L, int idx, lua_State *co, const char *prefix) {
+  lua_pushcfunction(L, format_error);
+  lua_pushvalue(L, idx);
+  lua_pushlightuserdata(L, co);
+  if (lua_pcall(L, 2, 1, 0) == LUA_OK)
+    fprintf(stderr, "luds: %s%s\n", prefix, lua_tostring(L, -1));
+  else {
+    const char *why = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+    if (lua_type(L, idx) == LUA_TSTRING)
+      fprintf(stderr, "luds: %s%s\n", prefix, lua_tostring(L, idx));
+    else
+      fprintf(stderr, "luds: %s(error object is a %s value)\n", prefix, luaL_typename(L, idx));
+    fprintf(stderr, "luds: (no traceback: %s)\n", why);
+  }
+  fflush(stderr);
+  lua_pop(L, 1);
+}
+
+/* Closes the pending to-be-closed variables of t, which has reached its
+ * final state, so whatever a handler does (cancel t again, cancel others,
+ * spawn, exit) meets a consistent runtime; it cannot block (task_running
+ * says why). L is the running thread, t stays anchored by the caller. A
+ * handler's error is reported, unless it is t's own error (at err, or 0)
+ * that lua_resetthread hands back. */
+static void close_thread(lua_State *L, runtime *rt, task *t, int err) {
+  task *outer = rt->closing;
+  rt->closing = t;
+  int status = lua_resetthread(t->co);
+  rt->closing = outer;
+  if (status != LUA_OK) {
+    lua_xmove(t->co, L, 1);
+    if (!err || !lua_rawequal(L, -1, err))
+      report_error(L, lua_gettop(L), NULL, "error in a <close> handler: ");
+    lua_pop(L, 1);
+  }
+  lua_settop(t->co, 0);
+}
+
+/* Keeps the error value itself for wait, ends t, prints the error with its
+ * traceback, then closes t's to-be-closed variables, which are given the
+ * error. Nothing here raises: it runs in the scheduler, where no error can
+ * be caught, and rt_step has reserved the slots it uses on rt->L. */
 static void fail(runtime *rt, task *t) {
   lua_State *L = rt->L;
   lua_State *co = t->co;
-  const char *msg = lua_tostring(co, -1);
-  if (!msg)
-    msg = lua_pushfstring(co, "(error object is a %s value)", luaL_typename(co, -1));
-  luaL_traceback(L, co, msg, 0);
-  fprintf(stderr, "luds: %s\n", lua_tostring(L, -1));
-  fflush(stderr);
-  lua_pop(L, 1);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref); /* anchors t until co is reset */
   lua_xmove(co, L, 1);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
-  lua_insert(L, -2);
+  lua_pushvalue(L, -1);
+  lua_xmove(L, co, 1); /* back on co's top, for the handlers */
   lua_setiuservalue(L, -2, 2);
-  lua_pop(L, 1);
-  lua_resetthread(co);
   rt->failed++;
   finish(rt, t, TASK_FAILED);
+  lua_getiuservalue(L, -1, 2);
+  int err = lua_gettop(L);
+  report_error(L, err, co, "");
+  close_thread(L, rt, t, err);
+  lua_pop(L, 2);
 }
 
 static void resume(runtime *rt, task *t) {
@@ -192,7 +263,8 @@ static void run_ready(runtime *rt) {
  * loop.c) can only delay the verdict until its event disarms it, never fake
  * one. */
 static int stuck(const runtime *rt) {
-  return rt->alive > 0 && !rt->head && rt->lp.ntimers == 0 && loop_watching(&rt->lp) <= 1 &&
+  return rt->alive > 0 && !rt->head && rt->lp.ntimers == 0 &&
+         loop_watching(&rt->lp) <= LOOP_OWN_IOS &&
          rt->on_int == LUA_NOREF && rt->on_term == LUA_NOREF;
 }
 
@@ -203,7 +275,7 @@ static int stuck(const runtime *rt) {
  * more still polls after every pass, as before. */
 #define RT_POLL_EVERY 64
 
-int rt_step(runtime *rt, double timeout) {
+static int step(runtime *rt, double timeout) {
   run_ready(rt);
   if (rt->exiting || (rt->alive == 0 && !rt->head))
     return 0;
@@ -218,12 +290,31 @@ int rt_step(runtime *rt, double timeout) {
   return r < 0 ? r : 0;
 }
 
+/* What fail and on_signal push on rt->L at most, pcalls included. */
+#define RT_SLOTS 8
+
+/* A second scheduler started from inside a pass (a <close> handler or a
+ * finalizer calling luds.run) would take over rt->pass and drop what the
+ * outer pass had yet to run: refused. */
+int rt_step(runtime *rt, double timeout) {
+  if (rt->running)
+    return -EDEADLK;
+  if (!lua_checkstack(rt->L, RT_SLOTS))
+    return -ENOMEM;
+  rt->running = 1;
+  int r = step(rt, timeout);
+  rt->running = 0;
+  return r;
+}
+
 int rt_run(runtime *rt) {
   int r = 0;
-  loop_block_signals(&rt->lp);
+  if (rt->running)
+    return -EDEADLK;
+  loop_catch_signals(&rt->lp);
   while (r >= 0 && !rt->exiting && (rt->alive > 0 || rt->head))
     r = rt_step(rt, -1);
-  loop_unblock_signals(&rt->lp);
+  loop_release_signals(&rt->lp);
   return r;
 }
 
@@ -257,20 +348,32 @@ static int *handler_ref(runtime *rt, int signo) {
   return signo == SIGINT ? &rt->on_int : &rt->on_term;
 }
 
+/* (rt, handler, signo): the handler's task, given the signal's name. */
+static int spawn_handler(lua_State *L) {
+  lua_pushstring(L, lua_tointeger(L, 3) == SIGINT ? "INT" : "TERM");
+  lua_replace(L, 3);
+  task_spawn(L, lua_touserdata(L, 1), 1);
+  return 0;
+}
+
 /* A script's handler runs as a new task (given the signal's name); without
- * one the runtime closes every listener and exits with 128 + signo. */
+ * one, or without the memory to start it, the runtime closes every listener
+ * and exits with 128 + signo. Runs inside event dispatch: nothing raises. */
 static void on_signal(loop *lp, int signo) {
   runtime *rt = (runtime *)lp;
   int ref = *handler_ref(rt, signo);
-  if (ref == LUA_NOREF) {
-    rt_shutdown(rt, 128 + signo);
-    return;
-  }
   lua_State *L = rt->L;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-  lua_pushstring(L, signo == SIGINT ? "INT" : "TERM");
-  task_spawn(L, rt, 1);
-  lua_pop(L, 1);
+  if (ref != LUA_NOREF) {
+    lua_pushcfunction(L, spawn_handler);
+    lua_pushlightuserdata(L, rt);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_pushinteger(L, signo);
+    if (lua_pcall(L, 3, 0, 0) == LUA_OK)
+      return;
+    report_error(L, lua_gettop(L), NULL, "cannot start the signal handler: ");
+    lua_pop(L, 1);
+  }
+  rt_shutdown(rt, 128 + signo);
 }
 
 /* The buffer starts half a page past a page boundary. The kernel copies
@@ -356,6 +459,8 @@ runtime *rt_get(lua_State *L) {
   rt->closed = 0;
   rt_own(rt, rt->lp.epfd, 1); /* never luds.close_fd'd nor wrapped */
   rt_own(rt, rt->lp.sigfd, 1);
+  rt_own(rt, rt->lp.wake[0], 1);
+  rt_own(rt, rt->lp.wake[1], 1);
   rt->on_int = rt->on_term = LUA_NOREF;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);
@@ -364,14 +469,21 @@ runtime *rt_get(lua_State *L) {
   return rt;
 }
 
+/* Every allocation comes before the task counts as alive: a memory error
+ * leaves nothing behind. Each live task may have one timer, reserved here,
+ * so that no wait has to allocate one in the scheduler. */
 task *task_spawn(lua_State *L, runtime *rt, int nargs) {
   luaL_checktype(L, -(nargs + 1), LUA_TFUNCTION);
+  if (loop_timer_reserve(&rt->lp, (size_t)rt->alive + 1) < 0)
+    luaL_error(L, "not enough memory");
   task *t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
   luaL_setmetatable(L, TASK_MT);
   t->rt = rt;
   t->timer.fn = on_timer;
   t->co = lua_newthread(L);
+  if (!lua_checkstack(t->co, nargs + 1))
+    luaL_error(L, "too many arguments for a task");
   lua_setiuservalue(L, -2, 1);
   lua_insert(L, -(nargs + 2));
   lua_xmove(L, t->co, nargs + 1);
@@ -391,6 +503,8 @@ static int push_outcome(lua_State *L, task *t) {
   if (t->state == TASK_DONE) {
     int n = lua_gettop(t->co);
     luaL_checkstack(L, n + 1, "too many results");
+    if (!lua_checkstack(t->co, 1))
+      luaL_error(L, "not enough memory");
     lua_pushboolean(L, 1);
     for (int i = 1; i <= n; i++) {
       lua_pushvalue(t->co, i);
@@ -428,23 +542,26 @@ static int task_wait(lua_State *L) {
   return task_suspend(L, self, NULL, deadline, 0, wait_k);
 }
 
-/* Ends a task that is not running: its to-be-closed variables are closed. */
+/* Ends a task that is not running, then closes its to-be-closed variables.
+ * The task is cancelled before any handler runs, so a handler that cancels
+ * it again gets false, like any cancel of an ended task. */
 static int task_cancel(lua_State *L) {
   task *t = check_task(L, 1);
   runtime *rt = t->rt;
+  lua_settop(L, 1);
   if (t->state >= TASK_DONE) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  if (t == rt->current)
+  if (t->state == TASK_RUNNING) /* only rt->current runs */
     return luaL_error(L, "a task cannot cancel itself (return or error instead)");
+  lua_pushliteral(L, "cancelled"); /* may raise: before anything changes */
+  lua_setiuservalue(L, 1, 2);
   if (t->state == TASK_READY)
     dequeue(rt, t);
-  unwait(t); /* a ready task: gives back what a primitive handed it */
-  lua_resetthread(t->co);
-  lua_pushliteral(L, "cancelled");
-  lua_setiuservalue(L, 1, 2);
+  unwait(t); /* a ready task too: gives back what a primitive handed it */
   finish(rt, t, TASK_CANCELLED);
+  close_thread(L, rt, t, 0);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -497,18 +614,21 @@ static void exit_now(runtime *rt) {
 }
 
 /* Closes every listener (removing its file) and ends the process. Inside a
- * task the scheduler stops and the host (the luds binary) exits cleanly. */
+ * task the scheduler stops and the host (the luds binary) exits cleanly.
+ * Where the scheduler runs but nothing can be suspended (a <close> handler,
+ * a finalizer, a C call) it returns: the scheduler stops as soon as control
+ * comes back to it, so the host still closes the state. */
 static int l_exit(lua_State *L) {
   runtime *rt = up_rt(L);
   rt_shutdown(rt, exit_code(L, 1));
   if (rt->current && rt->current->co == L && lua_isyieldable(L))
     return task_suspend(L, rt->current, NULL, 0, 0, sleep_k);
+  if (rt->running)
+    return 0;
   exit_now(rt);
   return 0;
 }
 
-/* Inside a task: spawn and wait. Outside (a stock lua5.4 or a host): drive
- * the loop until every task has ended, then report on fn's task. */
 /* luds.on_signal("INT" | "TERM", fn | nil): fn(name) runs as a task on each
  * such signal instead of the default close-and-exit; nil restores it. */
 static int l_on_signal(lua_State *L) {
@@ -525,9 +645,17 @@ static int l_on_signal(lua_State *L) {
   return 1;
 }
 
+/* Inside a task: spawn and wait. Outside (a stock lua5.4 or a host): drive
+ * the loop until every task has ended, then report on fn's task. Refused
+ * where the scheduler is already running but no task can wait (a <close>
+ * handler of an ending task, a finalizer): see rt_step. */
 static int l_run(lua_State *L) {
   runtime *rt = up_rt(L);
   luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (rt->current)
+    task_running(L, rt); /* raises unless this task can wait here */
+  else if (rt->running)
+    return luaL_error(L, "luds.run: the scheduler is already running");
   task_spawn(L, rt, lua_gettop(L) - 1); /* leaves only the task, at 1 */
   if (rt->current)
     return task_wait(L);

@@ -56,6 +56,8 @@ struct runtime {
   task *head, *tail; /* the run queue */
   task *pass;        /* what the current pass has yet to run */
   task *current;
+  task *closing; /* whose <close> handlers lua_resetthread is running */
+  int running;   /* inside rt_step: no second scheduler may start */
   int alive, failed;
   unsigned unpolled; /* tasks resumed since the last loop poll */
   int exiting, exit_code;
@@ -84,13 +86,17 @@ void rt_add_closer(runtime *rt, rt_closer *c);
 void rt_remove_closer(rt_closer *c);
 /* Closes every registered closer and stops the scheduler with code. */
 void rt_shutdown(runtime *rt, int code);
-/* Runs tasks until none is alive or the runtime is exiting; 0 or -errno,
- * LERR_DEADLOCK when tasks are alive but nothing can ever wake one. */
+/* Runs tasks until none is alive or the runtime is exiting, catching SIGINT
+ * and SIGTERM meanwhile; 0 or -errno, LERR_DEADLOCK when tasks are alive but
+ * nothing can ever wake one. Never raises. Not re-entrant: check
+ * rt->running first (-EDEADLK). */
 int rt_run(runtime *rt);
-/* Runs what is ready, waits for events at most timeout seconds, runs again. */
+/* Runs what is ready, waits for events at most timeout seconds, runs again.
+ * As rt_run: never raises, not re-entrant. */
 int rt_step(runtime *rt, double timeout);
 
-/* The task running on L; raises if L is not a task or cannot yield here. */
+/* The task running on L; raises if L is not a task or cannot yield here
+ * (a <close> handler of an ending task, a finalizer, a C call). */
 task *task_running(lua_State *L, runtime *rt);
 /* Suspends the running task: returns lua_yieldk's value, so call it as
  * `return task_suspend(...)`. The continuation k runs after task_wake, the
@@ -99,7 +105,8 @@ int task_suspend(lua_State *L, task *t, task **slot, double deadline, lua_KConte
                  lua_KFunction k);
 void task_wake(task *t, int why);
 int task_woken(runtime *rt);
-/* Pushes a new task running the function under its nargs arguments, queued. */
+/* Pushes a new task running the function under its nargs arguments, queued.
+ * Raises (before anything changes) when memory runs out. */
 task *task_spawn(lua_State *L, runtime *rt, int nargs);
 
 /* Adds spawn, sleep, now, run, exit to the table on top of the stack. */

@@ -34,6 +34,30 @@ function H.exec(cmd, input)
   return out, errout, status
 end
 
+-- Runs the Lua source in a fresh luds process (`luds -e`, chunk name
+-- "(command line)") with stdin from /dev/null, ended after `seconds` (default
+-- 10; status 124 when it runs over) and run under `prefix` (e.g. a prlimit
+-- command) when given; returns stdout, stderr and exit status.
+function H.exec_lua(source, seconds, prefix)
+  local err = os.tmpname()
+  local out, status = H.sh(("%s timeout -k 1 %g %s -e %s </dev/null 2>%s")
+    :format(prefix or "", seconds or 10, H.q(H.LUDS), H.q(source), H.q(err)))
+  local errout = H.slurp(err)
+  os.remove(err)
+  return out, errout, status
+end
+
+-- Whether H.LUDS is a sanitizer build: it reserves terabytes of address space
+-- up front, so an address-space limit (prlimit --as) cannot apply to it.
+local sanitized
+function H.sanitized()
+  if sanitized == nil then
+    local out = H.sh(H.q(H.LUDS) .. [[ -e 'print(io.open("/proc/self/status"):read("a"):match("VmSize:%s*(%d+)"))']])
+    sanitized = assert(tonumber(out), out) > 2 ^ 30 -- kB: over a TiB
+  end
+  return sanitized
+end
+
 -- Creates a fresh directory (under parent when given) and returns its path.
 function H.tmpdir(parent)
   local out = H.sh("mktemp -d" .. (parent and " -p " .. H.q(parent) or ""))

@@ -300,4 +300,294 @@ function TestCli:test_missing_script()
   end)
 end
 
+-- Child scripts start with this: luds, and a bounded wait for a task to park.
+local PRELUDE = [[
+local luds = require "luds"
+local function parked(t)
+  for _ = 1, 1000 do
+    if t:status() == "waiting" then return end
+    luds.sleep(0.001)
+  end
+  error("the task never parked")
+end
+]]
+
+-- Runs PRELUDE .. body in a child luds; returns stdout, stderr, status.
+local function child(body, seconds, prefix)
+  return H.exec_lua(PRELUDE .. body, seconds or 5, prefix)
+end
+
+-- The lines of stderr that start a report ("luds: ..."), in order.
+local function reports(err)
+  local list = {}
+  for l in err:gmatch("[^\n]+") do
+    if l:find("^luds: ") then list[#list + 1] = l end
+  end
+  return list
+end
+
+-- A task's <close> handlers run after it has ended (cancelled or failed), so
+-- whatever they do meets a consistent runtime. Each body runs in a child: the
+-- defects were crashes (ASan: SEGV in task_cancel) and hangs.
+TestCloseHandlers = H.suite()
+
+function TestCloseHandlers:test_handler_cancelling_its_cancelled_task_gets_false()
+  H.run(function()
+    local out, err, status = child([[
+      local t
+      t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          print("again", t:cancel(), t:status())
+        end })
+        luds.sleep(10)
+      end)
+      parked(t)
+      print("cancel", t:cancel())
+      print("wait", t:wait())
+    ]])
+    lu.assertEquals({ out, err, status },
+      { "again\tfalse\tcancelled\ncancel\ttrue\nwait\tfalse\tcancelled\n", "", 0 })
+  end, 10)
+end
+
+function TestCloseHandlers:test_handler_of_failing_task_cancelling_it_gets_false()
+  H.run(function()
+    local out, err, status = child([[
+      local t
+      t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function(_, e)
+          print("closing", e, t:cancel(), t:status())
+        end })
+        luds.sleep(0)
+        error("boom", 0)
+      end)
+      print("wait", t:wait())
+    ]])
+    lu.assertEquals(out, "closing\tboom\tfalse\tfailed\nwait\tfalse\tboom\n")
+    lu.assertEquals(reports(err), { "luds: boom" })
+    lu.assertStrContains(err, "luds: boom\nstack traceback:\n")
+    lu.assertEquals(status, 1)
+  end, 10)
+end
+
+local CANNOT_BLOCK = "blocking call in a <close> handler of a task that is ending "
+  .. "(it cannot wait any more; spawn a task to do it)"
+
+-- It cannot block (the thread cannot yield while it is reset): a clear error.
+-- It can cancel other tasks and spawn new ones, which run later.
+function TestCloseHandlers:test_handler_cannot_block_but_can_spawn_and_cancel()
+  H.run(function()
+    local out, err, status = child([[
+      local other = luds.spawn(luds.sleep, 10)
+      local t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          print(pcall(luds.sleep, 0.01))
+          print(pcall(other.wait, other))
+          print(pcall(luds.run, function() end))
+          print("other", other:cancel(), other:status())
+          luds.spawn(function() luds.sleep(0.001) print("spawned ran") end)
+        end })
+        luds.sleep(10)
+      end)
+      parked(t)
+      parked(other)
+      print("cancel", t:cancel())
+    ]])
+    local no = "false\t" .. CANNOT_BLOCK .. "\n"
+    lu.assertEquals({ out, err, status },
+      { no .. no .. no .. "other\ttrue\tcancelled\ncancel\ttrue\nspawned ran\n", "", 0 })
+  end, 10)
+end
+
+-- A handler's error is reported; the handlers after it still run; the task
+-- stays cancelled and the exit status is untouched.
+function TestCloseHandlers:test_handler_error_is_reported()
+  H.run(function()
+    local out, err, status = child([[
+      local t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function() print("second closed") end })
+        local _ <close> = setmetatable({}, { __close = function() error("cleanup failed", 0) end })
+        luds.sleep(10)
+      end)
+      parked(t)
+      print("cancel", t:cancel())
+      print("wait", t:wait())
+    ]])
+    lu.assertEquals({ out, err, status }, {
+      "second closed\ncancel\ttrue\nwait\tfalse\tcancelled\n",
+      "luds: error in a <close> handler: cleanup failed\n", 0 })
+  end, 10)
+end
+
+-- luds.exit there cannot suspend anything: it returns, and the scheduler stops
+-- as soon as control comes back to it (the canceller's next wait).
+function TestCloseHandlers:test_handler_calling_exit_stops_the_scheduler()
+  H.run(function()
+    local out, err, status = child([[
+      local t = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          luds.exit(7)
+          print("handler returns")
+        end })
+        luds.sleep(10)
+      end)
+      parked(t)
+      print("cancel", t:cancel())
+      luds.sleep(0)
+      print("never")
+    ]])
+    lu.assertEquals({ out, err, status }, { "handler returns\ncancel\ttrue\n", "", 7 })
+  end, 10)
+end
+
+-- luds.run where the scheduler is in a pass but no task can wait (here a
+-- <close> handler of a failing task) used to start a second scheduler that
+-- dropped the rest of the pass (b) and never returned.
+TestNestedRun = H.suite()
+
+function TestNestedRun:test_run_inside_the_scheduler_is_refused()
+  H.run(function()
+    local out, err, status = child([[
+      local a = luds.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          print(pcall(luds.run, function() print("inner ran") end))
+        end })
+        error("fail", 0)
+      end)
+      local b = luds.spawn(function() print("b ran") end)
+      print(a:wait())
+      print(b:wait())
+    ]])
+    lu.assertEquals(out, "false\tluds.run: the scheduler is already running\nb ran\n"
+      .. "false\tfail\ntrue\n")
+    lu.assertEquals(reports(err), { "luds: fail" })
+    lu.assertEquals(status, 1)
+  end, 10)
+end
+
+-- wait returns a task's error value itself ("false, err"); stderr gets its
+-- text: __tostring when it gives a string, else its type.
+TestTaskErrors = H.suite()
+
+function TestTaskErrors:test_error_value_reaches_wait_unchanged()
+  H.run(function()
+    local out, err, status = child([[
+      local e = { code = 42 }
+      print(e == select(2, luds.spawn(function() error(e) end):wait()), e.code)
+      local _, n = luds.spawn(function() error(42) end):wait()
+      print(math.type(n), n)
+      local named = setmetatable({}, { __tostring = function() return "named error" end })
+      print(named == select(2, luds.spawn(function() error(named) end):wait()))
+    ]])
+    lu.assertEquals(out, "true\t42\ninteger\t42\ntrue\n")
+    lu.assertEquals(reports(err),
+      { "luds: (error object is a table value)", "luds: 42", "luds: named error" })
+    local _, traces = err:gsub("stack traceback:\n", "")
+    lu.assertEquals(traces, 3)
+    lu.assertEquals(status, 1)
+  end, 10)
+end
+
+-- The scheduler never lets a memory error escape: a task whose failure
+-- cannot be formatted (its 2 MiB message does not fit twice) is reported
+-- without a traceback, and its error still reaches wait. The limit is set
+-- from inside, relative to what the process already uses.
+TestSchedulerMemory = H.suite()
+
+function TestSchedulerMemory:test_failure_report_without_memory()
+  lu.skipIf(H.sanitized(), "an address-space limit does not apply to a sanitizer build")
+  H.run(function()
+    local out, err, status = child([[
+      local big = ("x"):rep(2 << 20)
+      local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+      local vm = io.open("/proc/self/status"):read("a"):match("VmSize:%s*(%d+) kB")
+      assert(os.execute(("prlimit --pid %s --as=%d"):format(pid, (vm + 1024) * 1024)))
+      local ok, err = luds.spawn(function() error(big, 0) end):wait()
+      print(ok, err == big)
+    ]])
+    lu.assertEquals(out, "false\ttrue\n")
+    lu.assertEquals(err, "luds: " .. ("x"):rep(2 << 20) .. "\nluds: (no traceback: not enough memory)\n")
+    lu.assertEquals(status, 1)
+  end, 10)
+end
+
+-- Out of memory while spawning is an error the script catches.
+function TestSchedulerMemory:test_spawning_until_out_of_memory_is_catchable()
+  lu.skipIf(H.sanitized(), "an address-space limit does not apply to a sanitizer build")
+  H.run(function()
+    lu.assertEquals({ child([[
+      local ok, err = pcall(function()
+        local t = {}
+        for i = 1, 1e7 do t[i] = luds.spawn(function() luds.sleep(10) end) end
+      end)
+      collectgarbage()
+      print(ok, err)
+      luds.exit(0)
+    ]], 10, "prlimit --as=32000000") }, { "false\tnot enough memory\n", "", 0 })
+  end, 15)
+end
+
+-- A task's arguments are copied onto its own stack, which must make room
+-- for them first (it overflowed its heap block past 40 or so).
+function TestSchedulerMemory:test_spawn_with_many_arguments()
+  H.run(function()
+    lu.assertEquals({ child([[
+      local args = {}
+      for i = 1, 5000 do args[i] = i end
+      local t = luds.spawn(function(...) return select("#", ...), select(5000, ...) end, table.unpack(args))
+      print(t:wait())
+    ]]) }, { "true\t5000\t5000\n", "", 0 })
+  end, 10)
+end
+
+-- Programs a script starts while the loop runs get the signal mask and
+-- dispositions a program normally has: the loop used to block SIGINT and
+-- SIGTERM process-wide, and a `sleep` started by io.popen or os.execute
+-- inherited the mask and ignored SIGTERM.
+TestChildSignals = H.suite()
+
+-- Waits until the child started by p has written its pid to file and become
+-- `sleep`; returns the pid and a to-be-closed value that kills it.
+local function sleeper(p, file)
+  local pid = H.wait_for("the sleeper's pid", function()
+    return (H.slurp(file) or ""):match("^(%d+)\n")
+  end)
+  local guard = setmetatable({}, { __close = function() os.execute("kill -KILL " .. pid .. " 2>/dev/null") end })
+  H.wait_for("the sleeper to exec", function() return H.slurp("/proc/" .. pid .. "/comm") == "sleep\n" end)
+  return pid, guard
+end
+
+local function assert_default_signals(pid)
+  local st = H.slurp("/proc/" .. pid .. "/status")
+  lu.assertEquals(st:match("SigBlk:%s*(%x+)"), "0000000000000000")
+  local ign = tonumber(st:match("SigIgn:%s*(%x+)"), 16)
+  lu.assertEquals(ign & ((1 << 1) | (1 << 14)), 0) -- SIGINT (2), SIGTERM (15)
+end
+
+local function assert_sigterm_ends_sleeper(dir, script)
+  local p = H.start(dir, ("%s -e %s %s"):format(H.q(H.LUDS), H.q(script), H.q(dir .. "/pid")))
+  local pid, guard <close> = sleeper(p, dir .. "/pid")
+  assert_default_signals(pid)
+  os.execute("kill -TERM " .. pid)
+  lu.assertEquals(H.wait_exit(p), 0)
+  lu.assertEquals(H.slurp(p.dir .. "/out"), "nil\tsignal\t15\n")
+end
+
+function TestChildSignals:test_popen_child_gets_default_signals()
+  H.run(function()
+    assert_sigterm_ends_sleeper(self.dir, [[
+      local p = io.popen("echo $$ >" .. ... .. "; exec sleep 30")
+      print(p:close())
+    ]])
+  end, 10)
+end
+
+function TestChildSignals:test_execute_child_gets_default_signals()
+  H.run(function()
+    assert_sigterm_ends_sleeper(self.dir, [[
+      print(os.execute("echo $$ >" .. ... .. "; exec sleep 30"))
+    ]])
+  end, 10)
+end
+
 luds.exit(lu.LuaUnit.run())
