@@ -1,6 +1,7 @@
 /* The event loop: epoll (level-triggered, interest armed on demand and dropped
  * lazily when an event finds nobody waiting), a binary min-heap of timers, and
- * SIGINT/SIGTERM as events, so that what they cause runs in the loop and never
+ * every catchable signal a terminal or service manager sends (loop_signals)
+ * as events, so that what they cause runs in the loop and never
  * asynchronously: a handler that only writes to a pipe while loop_catch_signals
  * is in force, the signalfd for a host that blocks them itself. */
 #include "loop.h"
@@ -235,6 +236,16 @@ static void on_caught(int signo) {
  * child (exec keeps it), so a `sleep` started by the script would ignore
  * SIGTERM; a handler is reset to the default by exec. SA_RESTART: the
  * script's own blocking calls (io.read, the wait in os.execute) carry on. */
+const int loop_signals[LOOP_NSIG] = {SIGINT,  SIGTERM, SIGHUP,   SIGQUIT,
+                                     SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM};
+
+int loop_signal_index(int signo) {
+  for (int i = 0; i < LOOP_NSIG; i++)
+    if (loop_signals[i] == signo)
+      return i;
+  return -1;
+}
+
 void loop_catch_signals(loop *lp) {
   if (lp->catching++)
     return;
@@ -246,15 +257,15 @@ void loop_catch_signals(loop *lp) {
   lp->oldwake = wake_fd;
   wake_pid = getpid();
   wake_fd = lp->wake[1];
-  sigaction(SIGINT, &sa, &lp->oldint);
-  sigaction(SIGTERM, &sa, &lp->oldterm);
+  for (int i = 0; i < LOOP_NSIG; i++)
+    sigaction(loop_signals[i], &sa, &lp->old[i]);
 }
 
 void loop_release_signals(loop *lp) {
   if (!lp->catching || --lp->catching)
     return;
-  sigaction(SIGINT, &lp->oldint, NULL);
-  sigaction(SIGTERM, &lp->oldterm, NULL);
+  for (int i = 0; i < LOOP_NSIG; i++)
+    sigaction(loop_signals[i], &lp->old[i], NULL);
   wake_fd = lp->oldwake;
   unsigned char b[64];
   ssize_t n;
@@ -269,16 +280,16 @@ void loop_child_signals(void) {
   sa.sa_handler = SIG_DFL;
   sigemptyset(&sa.sa_mask);
   wake_fd = -1;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  for (int i = 0; i < LOOP_NSIG; i++)
+    sigaction(loop_signals[i], &sa, NULL);
   sigaction(SIGPIPE, &sa, NULL);
   sigprocmask(SIG_SETMASK, &sa.sa_mask, NULL);
 }
 
 static int open_signals(loop *lp) {
   sigemptyset(&lp->sigs);
-  sigaddset(&lp->sigs, SIGINT);
-  sigaddset(&lp->sigs, SIGTERM);
+  for (int i = 0; i < LOOP_NSIG; i++)
+    sigaddset(&lp->sigs, loop_signals[i]);
   lp->sigfd = signalfd(-1, &lp->sigs, SFD_NONBLOCK | SFD_CLOEXEC);
   if (lp->sigfd < 0 || pipe2(lp->wake, O_NONBLOCK | O_CLOEXEC) < 0)
     return -errno;

@@ -36,12 +36,19 @@ struct loop_timer {
   loop_timer_fn *fn;
 };
 
+/* The signals the loop turns into events: every catchable one that a
+ * terminal, a service manager or kill(1) sends (loop_signals lists them). */
+#define LOOP_NSIG 8
+extern const int loop_signals[LOOP_NSIG];
+/* The index of signo in loop_signals, or -1. */
+int loop_signal_index(int signo);
+
 struct loop {
   int epfd, sigfd;
   int wake[2];  /* the pipe the handler writes caught signals to */
   int catching; /* depth of loop_catch_signals */
   int oldwake;  /* the pipe the handler wrote to before */
-  struct sigaction oldint, oldterm;
+  struct sigaction old[LOOP_NSIG]; /* dispositions found at catch */
   sigset_t sigs;
   loop_io sigio, wakeio;
   loop_signal_fn *on_signal;
@@ -79,7 +86,7 @@ double loop_next_timeout(const loop *lp);
  * events and expired timers. Returns the number of events or -errno. */
 int loop_poll(loop *lp, double timeout);
 
-/* SIGINT and SIGTERM reach on_signal in two ways. Between these two calls a
+/* The signals of loop_signals reach on_signal in two ways. Between these two calls a
  * handler catches them and writes them to the loop's pipe; the signal mask is
  * never touched, so every program the process starts (io.popen, os.execute,
  * posix_spawn) inherits the mask it had and, exec resetting handlers, the
@@ -91,7 +98,7 @@ void loop_catch_signals(loop *lp);
 void loop_release_signals(loop *lp);
 
 /* For a child between fork and exec: an empty signal mask and the default
- * disposition for every signal the loop handles (SIGINT, SIGTERM, SIGPIPE).
+ * disposition for every signal the loop handles (loop_signals, SIGPIPE).
  * Async-signal-safe. */
 void loop_child_signals(void);
 

@@ -262,10 +262,18 @@ static void run_ready(runtime *rt) {
  * other (channels, events, semaphores, joins). An fd left armed lazily (see
  * loop.c) can only delay the verdict until its event disarms it, never fake
  * one. */
+/* Whether the script handles any signal (a handler could spawn a task). */
+static int handled(const runtime *rt) {
+  for (int i = 0; i < LOOP_NSIG; i++)
+    if (rt->on_sig[i] != LUA_NOREF)
+      return 1;
+  return 0;
+}
+
 static int stuck(const runtime *rt) {
   return rt->alive > 0 && !rt->head && rt->lp.ntimers == 0 &&
          loop_watching(&rt->lp) <= LOOP_OWN_IOS &&
-         rt->on_int == LUA_NOREF && rt->on_term == LUA_NOREF;
+         !handled(rt);
 }
 
 /* How many resumes may pass without a poll while tasks are ready. Polling
@@ -344,21 +352,27 @@ void rt_shutdown(runtime *rt, int code) {
     rt->closers.next->close(rt->closers.next);
 }
 
+/* The names luds.on_signal takes, in loop_signals order. */
+static const char *const signal_names[LOOP_NSIG + 1] = {"INT",  "TERM", "HUP",   "QUIT",
+                                                        "USR1", "USR2", "WINCH", "ALRM", NULL};
+
 static int *handler_ref(runtime *rt, int signo) {
-  return signo == SIGINT ? &rt->on_int : &rt->on_term;
+  return &rt->on_sig[loop_signal_index(signo)];
 }
 
 /* (rt, handler, signo): the handler's task, given the signal's name. */
 static int spawn_handler(lua_State *L) {
-  lua_pushstring(L, lua_tointeger(L, 3) == SIGINT ? "INT" : "TERM");
+  lua_pushstring(L, signal_names[loop_signal_index((int)lua_tointeger(L, 3))]);
   lua_replace(L, 3);
   task_spawn(L, lua_touserdata(L, 1), 1);
   return 0;
 }
 
 /* A script's handler runs as a new task (given the signal's name); without
- * one, or without the memory to start it, the runtime closes every listener
- * and exits with 128 + signo. Runs inside event dispatch: nothing raises. */
+ * one, or without the memory to start it, a signal whose default is to end
+ * the process closes every listener (removing their files) and exits with
+ * 128 + signo, as TERM does; SIGWINCH, ignored by default, stays ignored.
+ * Runs inside event dispatch: nothing raises. */
 static void on_signal(loop *lp, int signo) {
   runtime *rt = (runtime *)lp;
   int ref = *handler_ref(rt, signo);
@@ -373,7 +387,8 @@ static void on_signal(loop *lp, int signo) {
     report_error(L, lua_gettop(L), NULL, "cannot start the signal handler: ");
     lua_pop(L, 1);
   }
-  rt_shutdown(rt, 128 + signo);
+  if (signo != SIGWINCH)
+    rt_shutdown(rt, 128 + signo);
 }
 
 /* The buffer starts half a page past a page boundary. The kernel copies
@@ -461,7 +476,8 @@ runtime *rt_get(lua_State *L) {
   rt_own(rt, rt->lp.sigfd, 1);
   rt_own(rt, rt->lp.wake[0], 1);
   rt_own(rt, rt->lp.wake[1], 1);
-  rt->on_int = rt->on_term = LUA_NOREF;
+  for (int i = 0; i < LOOP_NSIG; i++)
+    rt->on_sig[i] = LUA_NOREF;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -629,12 +645,12 @@ static int l_exit(lua_State *L) {
   return 0;
 }
 
-/* luds.on_signal("INT" | "TERM", fn | nil): fn(name) runs as a task on each
- * such signal instead of the default close-and-exit; nil restores it. */
+/* luds.on_signal(name, fn | nil), name one of signal_names: fn(name) runs
+ * as a task on each such signal instead of the default (close and exit;
+ * nothing for WINCH); nil restores it. */
 static int l_on_signal(lua_State *L) {
-  static const char *const names[] = {"INT", "TERM", NULL};
   runtime *rt = up_rt(L);
-  int signo = luaL_checkoption(L, 1, NULL, names) == 0 ? SIGINT : SIGTERM;
+  int signo = loop_signals[luaL_checkoption(L, 1, NULL, signal_names)];
   if (!lua_isnil(L, 2))
     luaL_checktype(L, 2, LUA_TFUNCTION);
   int *ref = handler_ref(rt, signo);

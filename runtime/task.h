@@ -61,7 +61,7 @@ struct runtime {
   int alive, failed;
   unsigned unpolled; /* tasks resumed since the last loop poll */
   int exiting, exit_code;
-  int on_int, on_term; /* registry refs of script signal handlers, or LUA_NOREF */
+  int on_sig[LOOP_NSIG]; /* refs of script handlers (by loop_signals index), or LUA_NOREF */
   int closed; /* the state is being closed: no more loop operations */
   rt_closer closers;
   char *scratch;
