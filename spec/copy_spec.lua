@@ -9,6 +9,11 @@ local H = require "helper"
 TestCopy = H.suite()
 
 -- Two connected pairs on network: a -> b and c -> d.
+-- The four stay referenced here for the whole run: a test that drops one it
+-- does not use (d, the peer that never reads) must not have the collector
+-- close it under the copy.
+local keep = {}
+
 local function pairs_on(dir, network)
   local address = network == "unix" and dir .. "/copy.sock" or "127.0.0.1:0"
   local ln <close> = assert(luds.listen(network, address))
@@ -16,6 +21,7 @@ local function pairs_on(dir, network)
   local b = assert(ln:accept())
   local c = assert(luds.dial(network, ln:addr()))
   local d = assert(ln:accept())
+  keep[#keep + 1] = { a, b, c, d }
   return a, b, c, d
 end
 
