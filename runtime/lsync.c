@@ -114,7 +114,8 @@ static const task_hook hook_event = {node_unwait, "event"};
 
 static event *check_event(lua_State *L) { return luaL_checkudata(L, 1, EVENT_MT); }
 
-static int ev_wait_k(lua_State *L, int status, lua_KContext ctx) {
+/* The continuation of an event's or a cond's wait: true, or TIMEOUT. */
+static int woken_k(lua_State *L, int status, lua_KContext ctx) {
   (void)status, (void)ctx;
   return ended(L)->woken ? push_true(L) : lerror_push(L, "wait", NULL, NULL, LERR_TIMEOUT);
 }
@@ -129,7 +130,7 @@ static int ev_wait(lua_State *L) {
   snode *n = new_node(L, task_running(L, e->rt), e);
   if (e->set) /* the allocation may have run a finalizer */
     return push_true(L);
-  return suspend_on(L, n, &e->q, &hook_event, deadline, ev_wait_k);
+  return suspend_on(L, n, &e->q, &hook_event, deadline, woken_k);
 }
 
 static int ev_set(lua_State *L) {
@@ -182,11 +183,6 @@ static const task_hook hook_signalled = {cond_pass_on, "cond"};
 
 static cond *check_cond(lua_State *L) { return luaL_checkudata(L, 1, COND_MT); }
 
-static int cond_wait_k(lua_State *L, int status, lua_KContext ctx) {
-  (void)status, (void)ctx;
-  return ended(L)->woken ? push_true(L) : lerror_push(L, "wait", NULL, NULL, LERR_TIMEOUT);
-}
-
 /* cv:wait([timeout]) -> true | nil, msg, "TIMEOUT". No mutex: tasks only
  * switch at blocking calls, so a check and a wait cannot miss a signal. */
 static int cond_wait(lua_State *L) {
@@ -194,7 +190,7 @@ static int cond_wait(lua_State *L) {
   double deadline = opt_deadline(L, 2);
   lua_settop(L, 1);
   snode *n = new_node(L, task_running(L, c->rt), c);
-  return suspend_on(L, n, &c->q, &hook_cond, deadline, cond_wait_k);
+  return suspend_on(L, n, &c->q, &hook_cond, deadline, woken_k);
 }
 
 static int cond_signal(lua_State *L) {
