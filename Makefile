@@ -155,8 +155,10 @@ lint:
 	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/luds.c runtime/main.c \
 	  | grep -v 'runtime/loop.c' || (echo "lint: epoll used outside loop.c" && false)
 
+# Then the channel columns (mk/chan.mk): luds against Go in the same run.
 bench: all
 	bash bench/bench.sh
+	@$(MAKE) -s bench-chan
 
 clean:
 	rm -rf $(BUILD)
