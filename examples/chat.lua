@@ -6,8 +6,9 @@
 --
 -- Each client has a bounded outbox (a channel of OUTBOX lines) that its own
 -- writer task drains. A slow client never delays the others: when its
--- outbox is full, or a write to it takes longer than WRITE_TIMEOUT seconds,
--- it is dropped (its conn closed) and the others carry on.
+-- outbox stays full (its writer had a turn and its socket is full too), or
+-- a write to it takes longer than WRITE_TIMEOUT seconds, it is dropped (its
+-- conn closed) and the others carry on.
 local luds = require "luds"
 
 local OUTBOX, WRITE_TIMEOUT = 64, 2
@@ -22,10 +23,20 @@ local function drop(conn)
   conn:close()   -- its reader wakes with CLOSED
 end
 
--- Every client but the sender gets the line, or is dropped if it is behind.
+-- Every client but the sender gets the line. A full outbox may only mean
+-- its writer has not run since a burst: it gets one turn; still full, the
+-- client is behind (its socket is full too) and is dropped.
 local function publish(from, line)
+  local targets = {} -- a snapshot: clients may come and go during the turn
   for conn, outbox in pairs(clients) do
-    if conn ~= from and not outbox:try_send(line) then drop(conn) end
+    if conn ~= from then targets[#targets + 1] = { conn, outbox } end
+  end
+  for _, t in ipairs(targets) do
+    local conn, outbox = t[1], t[2]
+    if clients[conn] and not outbox:try_send(line) then
+      luds.sleep(0)
+      if clients[conn] and not outbox:try_send(line) then drop(conn) end
+    end
   end
 end
 
