@@ -43,8 +43,11 @@ local luds = require "luds"
 local dir = ...
 local stat <close> = assert(io.open("/proc/self/stat"))
 local pid = tonumber(stat:read("a"):match("^(%d+)"))
+-- Pipes are left out: popen's own pipe has one or both ends open here
+-- depending on how far popen has got when find reads the list.
 local function fd_count()
-  local ls <close> = assert(io.popen(("ls /proc/%d/fd | wc -l"):format(pid)))
+  local ls <close> = assert(io.popen(("find /proc/%d/fd -mindepth 1 -maxdepth 1 -printf '%%l\\n'"
+    .. " | grep -vc '^pipe:'"):format(pid)))
   return tonumber(ls:read("a"))
 end
 local ln_path, gram_path = dir .. "/ln.sock", dir .. "/gram.sock"
