@@ -31,12 +31,15 @@ EXAMPLES := $(wildcard examples/*.lua) $(wildcard examples/systemd/*)
 LUA_CMOD ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_LMOD ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
-.PHONY: all deps run test clean lint bench examples install uninstall check-install rock-install tests sanitize valgrind
+.PHONY: all deps test-deps run test clean lint bench examples install uninstall check-install rock-install tests sanitize valgrind
 
 all: $(BUILD)/luds $(BUILD)/luds.so $(BUILD)/libluds.a $(BUILD)/$(SONAME)
 
 deps:
-	@sh tools/deps.sh
+	@sh tools/deps.sh run
+
+test-deps:
+	@sh tools/deps.sh test
 
 $(BUILD)/obj/%.o: runtime/%.c | $(BUILD)/obj
 	$(CC) $(CFLAGS) -c $< -o $@
@@ -130,19 +133,19 @@ run: deps
 	$(BUILD)/luds examples/echo_unixpacket.lua
 
 # Every spec, on the normal build and on the sanitizer build, in one count.
-test: deps
+test: test-deps
 	@$(MAKE) -s lint all examples tests
 	@$(MAKE) -s BUILD=$(SAN_BUILD) OPT="$(SAN_OPT)" $(SAN_BUILD)/luds
 	LUDS_ASAN=$(SAN_BUILD)/luds $(BUILD)/luds spec/run.lua
 
 # The same specs on a build with AddressSanitizer and UBSan (leaks included).
-sanitize: deps
+sanitize: test-deps
 	@$(MAKE) -s BUILD=$(SAN_BUILD) OPT="$(SAN_OPT)" $(SAN_BUILD)/luds
 	LUDS=$(SAN_BUILD)/luds LUDS_QUICK=1 $(SAN_BUILD)/luds spec/run.lua
 
 # The specs with each spec process under valgrind: no errors, no definite leaks.
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
-valgrind: deps
+valgrind: test-deps
 	@$(MAKE) -s all tests
 	LUDS_WRAP="$(VALGRIND)" LUDS_QUICK=1 $(BUILD)/luds spec/run.lua
 	$(VALGRIND) $(BUILD)/tests/embed_test

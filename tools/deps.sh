@@ -1,5 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages luds needs that are missing; idempotent.
+#   sh tools/deps.sh run    what building and running need
+#   sh tools/deps.sh test   that, plus what the specs run (make test)
 # Each package is probed by what luds uses of it, so a tool found elsewhere
 # on PATH (a python3 from pyenv, say) counts as present.
 set -eu
@@ -12,13 +14,15 @@ need() { # need PACKAGE TEST...
 need lua5.4 command -v lua5.4
 need pkg-config command -v pkg-config
 need liblua5.4-dev test -f /usr/include/lua5.4/lua.h
-need lua-unit test -f /usr/share/lua/5.4/luaunit.lua
-need python3 command -v python3
-need socat command -v socat
-need curl command -v curl
-need valgrind command -v valgrind
-need strace command -v strace
-need luarocks command -v luarocks
+if [ "${1:-run}" = test ]; then
+  need lua-unit test -f /usr/share/lua/5.4/luaunit.lua
+  need python3 command -v python3
+  need socat command -v socat
+  need curl command -v curl
+  need valgrind command -v valgrind
+  need strace command -v strace
+  need luarocks command -v luarocks
+fi
 for extra in ${EXTRA_PACKAGES:-}; do
   need "$extra" dpkg-query -W -f='${Status}' "$extra"
 done
