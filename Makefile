@@ -74,10 +74,14 @@ $(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libluds.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libluds.a $(LUA_LIBS) -lm -ldl -o $@
 
 # C tests of the OS layer and of the embedding API (run by spec/run.lua).
-C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test
+C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test $(BUILD)/tests/proxyproto_test
 tests: $(C_TESTS)
 
 $(BUILD)/tests/fsperm_test: spec/c/fsperm_test.c runtime/fsperm.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@
+
+$(BUILD)/tests/proxyproto_test: spec/c/proxyproto_test.c runtime/proxyproto.c runtime/addr.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@
 
