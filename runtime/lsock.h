@@ -36,6 +36,8 @@ typedef struct lsock {
   unsigned long long rpos;     /* stream offset of buf + boff */
   struct lsock_held *held;     /* descriptors that came with read-ahead bytes */
   const char *kind;            /* "listener", "conn", "packet conn" */
+  struct lproxy_ln *proxy;     /* a PROXY protocol listener's state (lproxy.c) */
+  struct lproxy_hdr *proxied;  /* the PROXY protocol header a conn came with */
 } lsock;
 
 /* Pushes a new closed socket object with metatable mt. */

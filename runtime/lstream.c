@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lerror.h"
+#include "lproxy.h"
 #include "lsock.h"
 #include "sock.h"
 
@@ -222,6 +223,7 @@ void lstream_register(lua_State *L) {
                                      {"read_full", conn_read_full},
                                      {"read_line", conn_read_line},
                                      {"write", conn_write},
+                                     {"proxied", lproxy_proxied},
                                      {NULL, NULL}};
   lsock_class(L, CONN_MT, "conn", methods);
 }

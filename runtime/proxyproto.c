@@ -225,8 +225,8 @@ static int v2_tlvs(const unsigned char *p, const proxyproto_hdr *h, size_t total
   }
   if (!crc)
     return 0;
-  uint32_t want = (uint32_t)p[crc] << 24 | (uint32_t)p[crc + 1] << 16 |
-                  (uint32_t)p[crc + 2] << 8 | p[crc + 3];
+  uint32_t want =
+      (uint32_t)p[crc] << 24 | (uint32_t)p[crc + 1] << 16 | (uint32_t)p[crc + 2] << 8 | p[crc + 3];
   return crc32c(p, total, crc) == want ? 0 : PROXYPROTO_V2_CRC;
 }
 

@@ -13,17 +13,17 @@
 #define PROXYPROTO_V1 1
 #define PROXYPROTO_V2 2
 
-#define PROXYPROTO_V1_MAX 107           /* the longest v1 line, CRLF included */
+#define PROXYPROTO_V1_MAX 107          /* the longest v1 line, CRLF included */
 #define PROXYPROTO_V2_MAX (16 + 65535) /* the longest v2 header */
 
 enum proxyproto_command { PROXYPROTO_LOCAL, PROXYPROTO_PROXY };
 
 typedef struct proxyproto_hdr {
-  int version; /* 1 or 2 */
-  int command; /* PROXYPROTO_LOCAL (v2 health checks): use the real endpoints */
-  int family;  /* AF_INET, AF_INET6, AF_UNIX; AF_UNSPEC: no addresses given
-                  (v1 UNKNOWN, v2 LOCAL or UNSPEC): use the real endpoints */
-  int type;    /* SOCK_STREAM or SOCK_DGRAM; 0 with AF_UNSPEC */
+  int version;             /* 1 or 2 */
+  int command;             /* PROXYPROTO_LOCAL (v2 health checks): use the real endpoints */
+  int family;              /* AF_INET, AF_INET6, AF_UNIX; AF_UNSPEC: no addresses given
+                              (v1 UNKNOWN, v2 LOCAL or UNSPEC): use the real endpoints */
+  int type;                /* SOCK_STREAM or SOCK_DGRAM; 0 with AF_UNSPEC */
   addr src, dst;           /* the original client and destination */
   size_t tlv_off, tlv_len; /* v2 TLVs (checked) within the buffer; 0, 0: none */
   size_t need;             /* after a 0 return: the header's whole length once known */

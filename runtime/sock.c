@@ -82,6 +82,8 @@ int sock_reuseaddr(int fd) { return set_int(fd, SOL_SOCKET, SO_REUSEADDR); }
 
 int sock_nodelay(int fd) { return set_int(fd, IPPROTO_TCP, TCP_NODELAY); }
 
+int sock_reuseport(int fd) { return set_int(fd, SOL_SOCKET, SO_REUSEPORT); }
+
 static void from_ucred(const struct ucred *u, sock_cred *cred) {
   cred->pid = u->pid;
   cred->uid = u->uid;

@@ -28,6 +28,9 @@ int sock_name(int fd, int peer, addr *a);
 /* Options luds sets by default: SO_REUSEADDR on IP listeners, TCP_NODELAY. */
 int sock_reuseaddr(int fd);
 int sock_nodelay(int fd);
+/* SO_REUSEPORT: sockets that all set it share one address; the kernel
+ * spreads connections (or datagrams) among them. */
+int sock_reuseport(int fd);
 
 enum { SOCK_TRUNCATED = 1, SOCK_HAS_CREDS = 2, SOCK_FDS_DROPPED = 4 };
 

@@ -19,7 +19,7 @@ local luds = require "luds"
 local SEED = 42
 
 -- What a function may return besides a truthy value or the failure triple.
-local RETURNS_FALSE = { wait = true, cancel = true, run = true }
+local RETURNS_FALSE = { wait = true, cancel = true, run = true, proxied = true }
 local RETURNS_NOTHING = { sleep = true, __gc = true, __close = true }
 
 -- Argument kinds of each function, for the calls that are well-typed enough
@@ -36,7 +36,7 @@ local SIG = {
   accept = {}, addr = {}, fd = {}, close = {}, set_deadline = { "deadline" },
   read = { "max" }, read_full = { "max" }, read_line = {}, write = { "data" },
   close_write = {}, close_read = {}, local_addr = {}, remote_addr = {},
-  set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {},
+  set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {}, proxied = {},
   read_from = { "max" }, write_to = { "data", "addr" }, send_fds = { "data", "fds" },
   recv_fds = { "max", "max" }, wait = { "seconds" }, cancel = {}, status = {},
   select = { "cases", "selopts" },
@@ -196,12 +196,14 @@ local function fuzz(area, seed, iterations, dir)
   -- these, so that calls get past the check, now and then one of another
   -- function's or a key that is not a string.
   local OPTION_NAMES = {
-    listen = { "backlog", "group", "mode", "owner", "remove_stale" },
-    listen_packet = { "group", "mode", "owner", "passcred", "remove_stale", "unlink_on_close" },
+    listen = { "backlog", "group", "mode", "owner", "proxy", "proxy_timeout", "remove_stale",
+      "reuseport" },
+    listen_packet = { "group", "mode", "owner", "passcred", "remove_stale", "reuseport",
+      "unlink_on_close" },
     dial = { "local_address", "timeout" },
   }
   local ALL_OPTIONS = { "backlog", "group", "local_address", "mode", "owner", "passcred",
-    "remove_stale", "timeout", "unlink_on_close" }
+    "proxy", "proxy_timeout", "remove_stale", "reuseport", "timeout", "unlink_on_close" }
   local any -- every kind of value
   local GEN = {
     net = function() return chance(0.85) and pick(NETS) or pick(STRINGS) end,
@@ -226,6 +228,9 @@ local function fuzz(area, seed, iterations, dir)
         remove_stale = { true, false, 1, "yes" },
         unlink_on_close = { true, false, 0 },
         passcred = { true, false, "yes" },
+        proxy = { true, false, "v1", "v2", "v3", 1 },
+        proxy_timeout = { 0.001, 0.005, 0, -1, 0 / 0, math.huge, "x", 5 },
+        reuseport = { true, false, "yes" },
         timeout = { 0, 0.001, 0.01, -1, 0 / 0, math.huge, 1e308, "x", "0.01" },
         local_address = { "", "@", pick(addresses()), pick(STRINGS), 7 },
       }
