@@ -230,29 +230,26 @@ static int v2_tlvs(const unsigned char *p, const proxyproto_hdr *h, size_t total
   return crc32c(p, total, crc) == want ? 0 : PROXYPROTO_V2_CRC;
 }
 
-static ssize_t v2_parse(const unsigned char *p, size_t len, proxyproto_hdr *h, int *why) {
-  if (len < V2_HEAD)
-    return 0;
-  int cmd = p[12] & 0x0F, fam = p[13] >> 4, proto = p[13] & 0x0F;
-  if (p[12] >> 4 != 2)
-    return bad(why, PROXYPROTO_V2_VERSION);
+/* The version/command and family bytes, judged as soon as they come. */
+static int v2_start(const unsigned char *p, size_t len) {
+  int cmd = len > 12 ? p[12] & 0x0F : 0, fam = len > 13 ? p[13] >> 4 : 0;
+  if (len > 12 && p[12] >> 4 != 2)
+    return PROXYPROTO_V2_VERSION;
   if (cmd > PROXYPROTO_PROXY)
-    return bad(why, PROXYPROTO_V2_COMMAND);
-  if (cmd == PROXYPROTO_PROXY && (fam > 3 || proto > 2)) /* LOCAL: the family is ignored */
-    return bad(why, PROXYPROTO_V2_FAMILY);
-  size_t total = V2_HEAD + ((size_t)p[14] << 8 | p[15]);
-  h->need = total;
-  if (len < total)
-    return 0;
-  h->version = 2;
-  h->command = cmd;
-  if (cmd == PROXYPROTO_LOCAL || fam == 0 || proto == 0) /* the real endpoints */
-    return (ssize_t)total;
+    return PROXYPROTO_V2_COMMAND;
+  if (cmd == PROXYPROTO_PROXY && len > 13 && (fam > 3 || (p[13] & 0x0F) > 2))
+    return PROXYPROTO_V2_FAMILY; /* LOCAL: the family is ignored */
+  return 0;
+}
+
+/* The address block and TLVs of a complete PROXY command: 0 or a problem. */
+static int v2_body(const unsigned char *p, size_t total, proxyproto_hdr *h) {
   static const size_t sizes[] = {0, 2 * 4 + 4, 2 * 16 + 4, 2 * UNIX_PATH};
+  int fam = p[13] >> 4;
   if (total - V2_HEAD < sizes[fam])
-    return bad(why, PROXYPROTO_V2_SHORT);
+    return PROXYPROTO_V2_SHORT;
   h->family = fam == 1 ? AF_INET : fam == 2 ? AF_INET6 : AF_UNIX;
-  h->type = proto == 1 ? SOCK_STREAM : SOCK_DGRAM;
+  h->type = (p[13] & 0x0F) == 1 ? SOCK_STREAM : SOCK_DGRAM;
   if (fam == 3) {
     v2_unix(p + V2_HEAD, &h->src);
     v2_unix(p + V2_HEAD + UNIX_PATH, &h->dst);
@@ -261,7 +258,22 @@ static ssize_t v2_parse(const unsigned char *p, size_t len, proxyproto_hdr *h, i
   }
   h->tlv_off = V2_HEAD + sizes[fam];
   h->tlv_len = total - h->tlv_off;
-  int r = v2_tlvs(p, h, total);
+  return v2_tlvs(p, h, total);
+}
+
+static ssize_t v2_parse(const unsigned char *p, size_t len, proxyproto_hdr *h, int *why) {
+  int r = v2_start(p, len);
+  if (r || len < V2_HEAD)
+    return r ? bad(why, r) : 0;
+  size_t total = V2_HEAD + ((size_t)p[14] << 8 | p[15]);
+  h->need = total;
+  if (len < total)
+    return 0;
+  h->version = 2;
+  h->command = p[12] & 0x0F;
+  if (h->command == PROXYPROTO_LOCAL || (p[13] >> 4) == 0 || (p[13] & 0x0F) == 0)
+    return (ssize_t)total; /* the real endpoints stand */
+  r = v2_body(p, total, h);
   return r ? bad(why, r) : (ssize_t)total;
 }
 

@@ -128,8 +128,7 @@ static void v1_malformed(void) {
   CHECK(V1_PROBLEM("PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n") == PROXYPROTO_V1_SYNTAX);
   CHECK(V1_PROBLEM("PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n") == PROXYPROTO_V1_SYNTAX);
   CHECK(V1_PROBLEM("PROXY TCP4\r\n") == PROXYPROTO_V1_SYNTAX);
-  CHECK(problem("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n", 32, PROXYPROTO_V2) ==
-        PROXYPROTO_VERSION_OFF);
+  CHECK(problem("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n", 32, PROXYPROTO_V2) == PROXYPROTO_VERSION_OFF);
 
   /* 107 bytes without a CRLF: too long; 106 may still end in time. */
   char line[200];
@@ -212,7 +211,7 @@ static void v2_unix(void) {
   CHECK(h.type == SOCK_STREAM);
   CHECK_ADDR(&h.src, "/run/client.sock");
   CHECK_ADDR(&h.dst, "@server");
-  memset(body, 0, 108); /* unnamed */
+  memset(body, 0, 108);         /* unnamed */
   memset(body + 108, 'd', 108); /* a path that fills all 108 bytes */
   n = v2(buf, 0x21, 0x32, body, 216);
   CHECK(proxyproto_parse(buf, n, BOTH, &h, NULL) == 232 && h.type == SOCK_DGRAM);
@@ -250,6 +249,10 @@ static void v2_malformed(void) {
   CHECK(problem(buf, n, BOTH) == PROXYPROTO_V2_FAMILY);
   n = v2(buf, 0x21, 0x13, inet4, 12);
   CHECK(problem(buf, 16, BOTH) == PROXYPROTO_V2_FAMILY); /* refused before the block */
+  CHECK(problem(buf, 14, BOTH) == PROXYPROTO_V2_FAMILY); /* and before the length */
+  CHECK(problem("\r\n\r\n\0\r\nQUIT\n\x31", 13, BOTH) == PROXYPROTO_V2_VERSION);
+  CHECK(problem("\r\n\r\n\0\r\nQUIT\n\x2f", 13, BOTH) == PROXYPROTO_V2_COMMAND);
+  CHECK(problem("\r\n\r\n\0\r\nQUIT\n\x20\xff", 14, BOTH) == 0); /* LOCAL */
   buf[5] = 'X';
   CHECK(problem(buf, n, BOTH) == PROXYPROTO_SIGNATURE);
   CHECK(problem(buf, 5, BOTH) == 0);
