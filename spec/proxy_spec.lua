@@ -70,6 +70,16 @@ end
 
 TestHeaders = H.suite()
 
+-- describe() of the conn accepted after data was sent, and the bytes that
+-- followed the header.
+local function seen(ln, path, data)
+  local s, c = through(ln, path, data)
+  c:close_write()
+  local d, rest = describe(s), H.read_all(s)
+  s:close() c:close()
+  return d .. (rest ~= "" and " then " .. rest or "")
+end
+
 function TestHeaders:test_v1_tcp4_tcp6_unknown()
   H.run(function()
     local path = self.dir .. "/p.sock"
@@ -81,14 +91,11 @@ function TestHeaders:test_v1_tcp4_tcp6_unknown()
     lu.assertEquals(s:read_line(), "GET /\r")
     lu.assertEquals(tostring(s), "unix conn 192.168.0.11:443 -> 192.168.0.1:56324")
     s:close() c:close()
-    s, c = through(ln, path, "PROXY TCP6 2001:db8::1 ::1 65535 0\r\n")
-    lu.assertEquals(describe(s), "v1 PROXY tcp6 remote=[2001:db8::1]:65535 local=[::1]:0 tlvs=")
-    s:close() c:close()
+    lu.assertEquals(seen(ln, path, "PROXY TCP6 2001:db8::1 ::1 65535 0\r\n"),
+      "v1 PROXY tcp6 remote=[2001:db8::1]:65535 local=[::1]:0 tlvs=")
     -- UNKNOWN: the real endpoints stand (an unnamed unix client: "")
-    s, c = through(ln, path, "PROXY UNKNOWN ffff::1 ffff::2 1 2\r\nx")
-    lu.assertEquals(describe(s), ("v1 PROXY - remote= local=%s tlvs="):format(path))
-    lu.assertEquals(s:read(), "x")
-    s:close() c:close()
+    lu.assertEquals(seen(ln, path, "PROXY UNKNOWN ffff::1 ffff::2 1 2\r\nx"),
+      ("v1 PROXY - remote= local=%s tlvs= then x"):format(path))
   end)
 end
 
@@ -98,44 +105,32 @@ function TestHeaders:test_v2_every_family()
     local ln <close> = assert(luds.listen("unix", path, { proxy = "v2" }))
     local body = inet4("1.2.3.4", "10.0.0.1", 5678, 80) .. tlv(1, "h2") .. tlv(2, "example.com")
       .. tlv(0xe0, "")
-    local s, c = through(ln, path, v2(0x21, 0x11, body) .. "data")
-    lu.assertEquals(describe(s), "v2 PROXY tcp4 remote=1.2.3.4:5678 local=10.0.0.1:80 "
-      .. "tlvs=1=h2,2=example.com,224=")
-    lu.assertEquals(s:proxied().tlvs, { { type = 1, value = "h2" },
-      { type = 2, value = "example.com" }, { type = 224, value = "" } })
-    lu.assertEquals(s:read(), "data")
+    local s, c = through(ln, path, v2(0x21, 0x11, body))
+    lu.assertEquals(s:proxied(), { version = 2, command = "PROXY", net = "tcp4",
+      src = "1.2.3.4:5678", dst = "10.0.0.1:80", tlvs = { { type = 1, value = "h2" },
+      { type = 2, value = "example.com" }, { type = 224, value = "" } } })
     s:close() c:close()
-    s, c = through(ln, path, v2(0x21, 0x21, V6_DOC .. V6_LOOP .. string.pack(">I2I2", 443, 8443)))
-    lu.assertEquals(describe(s), "v2 PROXY tcp6 remote=[2001:db8::1]:443 local=[::1]:8443 tlvs=")
-    s:close() c:close()
-    s, c = through(ln, path, v2(0x21, 0x12, inet4("9.9.9.9", "8.8.8.8", 53, 5353)))
-    lu.assertEquals(describe(s), "v2 PROXY udp4 remote=9.9.9.9:53 local=8.8.8.8:5353 tlvs=")
-    s:close() c:close()
-    s, c = through(ln, path, v2(0x21, 0x31, unix108("/run/client.sock") .. unix108("\0srv")))
-    lu.assertEquals(describe(s), "v2 PROXY unix remote=/run/client.sock local=@srv tlvs=")
-    s:close() c:close()
-    s, c = through(ln, path, v2(0x21, 0x32, unix108("") .. unix108("/run/dgram.sock")))
-    lu.assertEquals(describe(s), "v2 PROXY unixgram remote= local=/run/dgram.sock tlvs=")
-    s:close() c:close()
-  end)
-end
-
--- LOCAL (health checks) and UNSPEC: the real endpoints stand, whatever the
--- address block holds.
-function TestHeaders:test_v2_local_and_unspec_keep_the_real_peer()
-  H.run(function()
-    local path = self.dir .. "/p.sock"
-    local ln <close> = assert(luds.listen("unix", path, { proxy = true }))
-    local s, c = through(ln, path, v2(0x20, 0x00, ""))
-    lu.assertEquals(describe(s), ("v2 LOCAL - remote= local=%s tlvs="):format(path))
+    local cases = {
+      { v2(0x21, 0x11, body) .. "data",
+        "v2 PROXY tcp4 remote=1.2.3.4:5678 local=10.0.0.1:80 tlvs=1=h2,2=example.com,224= then data" },
+      { v2(0x21, 0x21, V6_DOC .. V6_LOOP .. string.pack(">I2I2", 443, 8443)),
+        "v2 PROXY tcp6 remote=[2001:db8::1]:443 local=[::1]:8443 tlvs=" },
+      { v2(0x21, 0x12, inet4("9.9.9.9", "8.8.8.8", 53, 5353)),
+        "v2 PROXY udp4 remote=9.9.9.9:53 local=8.8.8.8:5353 tlvs=" },
+      { v2(0x21, 0x31, unix108("/run/client.sock") .. unix108("\0srv")),
+        "v2 PROXY unix remote=/run/client.sock local=@srv tlvs=" },
+      { v2(0x21, 0x32, unix108("") .. unix108("/run/dgram.sock")),
+        "v2 PROXY unixgram remote= local=/run/dgram.sock tlvs=" },
+      -- LOCAL (health checks) and UNSPEC: the real endpoints stand,
+      -- whatever the address block holds.
+      { v2(0x20, 0x00, ""), ("v2 LOCAL - remote= local=%s tlvs="):format(path) },
+      { v2(0x20, 0x11, inet4("1.2.3.4", "5.6.7.8", 1, 2)) .. "after",
+        ("v2 LOCAL - remote= local=%s tlvs= then after"):format(path) },
+      { v2(0x21, 0x00, tlv(1, "ignored")), ("v2 PROXY - remote= local=%s tlvs="):format(path) },
+    }
+    for _, case in ipairs(cases) do lu.assertEquals(seen(ln, path, case[1]), case[2]) end
+    s, c = through(ln, path, v2(0x20, 0x00, ""))
     lu.assertEquals(s:proxied(), { version = 2, command = "LOCAL", tlvs = {} })
-    s:close() c:close()
-    s, c = through(ln, path, v2(0x20, 0x11, inet4("1.2.3.4", "5.6.7.8", 1, 2)) .. "after")
-    lu.assertEquals(describe(s), ("v2 LOCAL - remote= local=%s tlvs="):format(path))
-    lu.assertEquals(s:read(), "after")
-    s:close() c:close()
-    s, c = through(ln, path, v2(0x21, 0x00, tlv(1, "ignored")))
-    lu.assertEquals(describe(s), ("v2 PROXY - remote= local=%s tlvs="):format(path))
     s:close() c:close()
   end)
 end
