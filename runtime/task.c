@@ -69,7 +69,7 @@ static void unwait(task *t) {
     t->hook = NULL;
     h->unwait(t);
   }
-  if (!t->rt->closed)
+  if (t->timer.slot && !t->rt->closed)
     loop_timer_stop(&t->rt->lp, &t->timer);
 }
 
@@ -227,7 +227,8 @@ static void resume(runtime *rt, task *t) {
   else if (status != LUA_YIELD)
     fail(rt, t);
   else {
-    lua_pop(t->co, nres);
+    if (nres) /* lua_settop is no cheap call: most yields pass nothing */
+      lua_pop(t->co, nres);
     if (t->state == TASK_RUNNING) /* a plain coroutine.yield(): run later */
       enqueue(rt, t);
   }
@@ -284,10 +285,10 @@ static int stuck(const runtime *rt) {
 #define RT_POLL_EVERY 64
 
 static int step(runtime *rt, double timeout) {
-  run_ready(rt);
+  do
+    run_ready(rt);
+  while (rt->head && rt->unpolled < RT_POLL_EVERY && !rt->exiting);
   if (rt->exiting || (rt->alive == 0 && !rt->head))
-    return 0;
-  if (rt->head && rt->unpolled < RT_POLL_EVERY)
     return 0;
   if (stuck(rt))
     return LERR_DEADLOCK;

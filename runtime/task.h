@@ -15,6 +15,8 @@ typedef struct rt_closer rt_closer;
 typedef struct task_hook task_hook;
 
 enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE, TASK_FAILED, TASK_CANCELLED };
+#define TASK_WAIT_SPACE 80
+
 enum task_wake { WAKE_NONE, WAKE_READY, WAKE_TIMEOUT };
 
 struct task {
@@ -29,6 +31,10 @@ struct task {
   loop_timer timer;
   const task_hook *hook; /* set by a coordination primitive (lchan.c, lsync.c) */
   void *wait_obj;        /* the primitive's waiter record, for the hook */
+  /* Room for a primitive's record of a one-case wait (a channel send or
+   * recv), so that blocking allocates nothing; valid while t waits and
+   * until its continuation ran. */
+  _Alignas(8) unsigned char wait_space[TASK_WAIT_SPACE];
 };
 
 /* How a primitive that keeps its own waiter list learns that one of its
