@@ -115,7 +115,13 @@ int task_woken(runtime *rt);
  * Raises (before anything changes) when memory runs out. */
 task *task_spawn(lua_State *L, runtime *rt, int nargs);
 
+/* Prints the error value at idx on stderr after prefix ("luds: " first),
+ * with co's traceback if co. Never raises; needs 3 free slots. */
+void task_report_error(lua_State *L, int idx, lua_State *co, const char *prefix);
+
 /* Adds spawn, sleep, now, run, exit to the table on top of the stack. */
 void task_register(lua_State *L, runtime *rt);
+/* Adds on_signal (rt.c). */
+void rt_register(lua_State *L, runtime *rt);
 
 #endif
