@@ -309,8 +309,8 @@ static int l_semaphore(lua_State *L) {
   return 1;
 }
 
-/* permit:release(), __close and __gc: returns the permit once; true if it
- * was held. Never raises on a permit. */
+/* permit:release(): returns the permit once; true if it was held. Never
+ * raises on a permit. */
 static int permit_release(lua_State *L) {
   permit *p = luaL_checkudata(L, 1, PERMIT_MT);
   int held = p->held;
@@ -320,6 +320,12 @@ static int permit_release(lua_State *L) {
   }
   lua_pushboolean(L, held);
   return 1;
+}
+
+/* __close and __gc: the same, returning nothing (a metamethod's value means nothing). */
+static int permit_drop(lua_State *L) {
+  permit_release(L);
+  return 0;
 }
 
 static int permit_tostring(lua_State *L) {
@@ -397,8 +403,8 @@ void lsync_register(lua_State *L, runtime *rt) {
                                 {"available", sem_available},
                                 {"__tostring", sem_tostring},
                                 {NULL, NULL}};
-  static const luaL_Reg pm[] = {{"release", permit_release}, {"__close", permit_release},
-                                {"__gc", permit_release},     {"__tostring", permit_tostring},
+  static const luaL_Reg pm[] = {{"release", permit_release}, {"__close", permit_drop},
+                                {"__gc", permit_drop},     {"__tostring", permit_tostring},
                                 {NULL, NULL}};
   static const luaL_Reg funcs[] = {{"event", l_event},
                                    {"cond", l_cond},

@@ -19,7 +19,8 @@ local luds = require "luds"
 local SEED = 42
 
 -- What a function may return besides a truthy value or the failure triple.
-local RETURNS_FALSE = { wait = true, cancel = true, run = true }
+local RETURNS_FALSE = { wait = true, cancel = true, run = true, try_send = true,
+  try_recv = true, is_set = true, release = true, signal = true }
 local RETURNS_NOTHING = { sleep = true, __gc = true, __close = true }
 
 -- Argument kinds of each function, for the calls that are well-typed enough
@@ -40,6 +41,9 @@ local SIG = {
   read_from = { "max" }, write_to = { "data", "addr" }, send_fds = { "data", "fds" },
   recv_fds = { "max", "max" }, wait = { "seconds" }, cancel = {}, status = {},
   select = { "cases", "selopts" },
+  send = { "any", "seconds" }, recv = { "seconds" }, try_send = { "any" }, try_recv = {},
+  values = {}, capacity = {}, set = {}, clear = {}, is_set = {}, signal = {}, broadcast = {},
+  acquire = { "seconds" }, release = {}, available = {},
   __gc = {}, __close = {}, __tostring = {},
 }
 
@@ -50,6 +54,8 @@ local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "cop
   "event", "group", "listen", "select", "semaphore",
   "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_signal",
   "remove_stale", "run", "serve", "server", "sleep", "spawn", "stat", "user_groups", "wrap" }
+
+local COORDINATION = { "channels", "events", "conds", "semaphores", "permits", "groups" }
 
 local function fuzz(area, seed, iterations, dir)
   math.randomseed(seed)
@@ -179,6 +185,34 @@ local function fuzz(area, seed, iterations, dir)
     add("tasks", cancelled)
     add("tasks", luds.spawn(luds.sleep, 0.02))
     add("tasks", luds.spawn(function() end)) -- ready, not yet run
+    -- Coordination objects in each of their states.
+    for _, list in ipairs(COORDINATION) do p[list] = {} end
+    local function coord(list, obj)
+      p[list][#p[list] + 1] = obj
+      p.all[#p.all + 1] = obj
+      return obj
+    end
+    coord("channels", luds.channel())
+    coord("channels", luds.channel(2)):try_send(false)
+    local full = coord("channels", luds.channel(1))
+    full:try_send("x")
+    coord("channels", luds.channel(3)):close()
+    local waited = coord("channels", luds.channel())
+    add("tasks", luds.spawn(waited.recv, waited)) -- a receiver waits on it
+    coord("events", luds.event())
+    coord("events", luds.event()):set()
+    coord("conds", luds.cond())
+    coord("semaphores", luds.semaphore(0))
+    local sem = coord("semaphores", luds.semaphore(2))
+    coord("permits", assert(sem:acquire()))
+    local released = coord("permits", assert(sem:acquire()))
+    released:release()
+    coord("groups", luds.group())
+    local busy = coord("groups", luds.group())
+    busy:spawn(luds.sleep, 0.01)
+    local ended = coord("groups", luds.group())
+    ended:spawn(function() end)
+    ended:wait()
     pool = p
   end
 
@@ -316,7 +350,7 @@ local function fuzz(area, seed, iterations, dir)
     table.sort(names)
     for _, k in ipairs(names) do targets[#targets + 1] = { name = k, fn = luds[k] } end
   elseif area == "meta" then
-    for _, list in ipairs({ "listeners", "conns", "packets", "tasks" }) do
+    for _, list in ipairs({ "listeners", "conns", "packets", "tasks", table.unpack(COORDINATION) }) do
       methods_of(list, true)
     end
   else
@@ -496,6 +530,23 @@ else
     local out = run_area(self, "tasks", 600)
     for _, name in ipairs({ "wait", "cancel", "status" }) do
       lu.assertStrContains(out, "\n" .. name .. "@tasks ok=")
+    end
+  end
+
+  -- Channels, events, conds, semaphores, permits and groups, each in its
+  -- states (empty, full, closed, waited on, set, held, released, busy).
+  local COORD_METHODS = {
+    channels = { "send", "recv", "try_send", "try_recv", "close", "values", "capacity" },
+    events = { "wait", "set", "clear", "is_set" }, conds = { "wait", "signal", "broadcast" },
+    semaphores = { "acquire", "release", "available" }, permits = { "release" },
+    groups = { "spawn", "wait", "cancel" },
+  }
+  for _, list in ipairs(COORDINATION) do
+    TestFuzz["test_" .. list .. "_methods"] = function(self)
+      local out = run_area(self, list, 400)
+      for _, name in ipairs(COORD_METHODS[list]) do
+        lu.assertStrContains(out, "\n" .. name .. "@" .. list .. " ok=")
+      end
     end
   end
 
