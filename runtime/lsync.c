@@ -381,6 +381,23 @@ void lsync_push_deadlock(lua_State *L, runtime *rt) {
   lua_remove(L, out);
 }
 
+/* luds.tasks() -> a list of every task not yet ended (the caller's
+ * included), in no particular order. */
+static int l_tasks(lua_State *L) {
+  runtime *rt = up_rt(L);
+  lua_newtable(L);
+  int out = lua_gettop(L);
+  lua_Integer k = 0;
+  for (lua_pushnil(L); lua_next(L, LUA_REGISTRYINDEX); lua_pop(L, 1)) {
+    task *t = as_task(L, rt);
+    if (t && t->state < TASK_DONE) {
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, out, ++k);
+    }
+  }
+  return 1;
+}
+
 void lsync_class(lua_State *L, const char *name, const luaL_Reg *methods) {
   luaL_newmetatable(L, name);
   luaL_setfuncs(L, methods, 0);
@@ -409,6 +426,7 @@ void lsync_register(lua_State *L, runtime *rt) {
   static const luaL_Reg funcs[] = {{"event", l_event},
                                    {"cond", l_cond},
                                    {"semaphore", l_semaphore},
+                                   {"tasks", l_tasks},
                                    {NULL, NULL}};
   lsync_class(L, EVENT_MT, ev);
   lsync_class(L, COND_MT, cv);

@@ -163,6 +163,7 @@ runtime *rt_get(lua_State *L) {
   rt_own(rt, rt->lp.wake[1], 1);
   for (int i = 0; i < LOOP_NSIG; i++)
     rt->on_sig[i] = LUA_NOREF;
+  rt->on_error = LUA_NOREF;
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);
   lua_pop(L, 1);

@@ -191,10 +191,44 @@ static void close_thread(lua_State *L, runtime *rt, task *t, int err) {
   lua_settop(t->co, 0);
 }
 
-/* Keeps the error value itself for wait, ends t, prints the error with its
- * traceback, then closes t's to-be-closed variables, which are given the
- * error. Nothing here raises: it runs in the scheduler, where no error can
- * be caught, and rt_step has reserved the slots it uses on rt->L. */
+/* (handler, task, err, co) -> handler(task, text, err) queued as a task,
+ * text being err with co's traceback. */
+static int spawn_reporter(lua_State *L) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushcfunction(L, format_error);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  lua_call(L, 2, 1);
+  lua_insert(L, 3);
+  lua_pop(L, 1);
+  task_spawn(L, rt, 3)->reports = 1;
+  return 0;
+}
+
+/* Hands t's failure (error at err) to the luds.on_error handler, or prints
+ * it when there is none, when t is the handler's own task, or when the
+ * handler's task cannot be started. Never raises; needs 6 free slots. */
+static void report_failure(runtime *rt, task *t, int err) {
+  lua_State *L = rt->L;
+  if (rt->on_error != LUA_NOREF && !t->reports) {
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, spawn_reporter, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->on_error);
+    lua_pushvalue(L, err - 1); /* the task */
+    lua_pushvalue(L, err);
+    lua_pushlightuserdata(L, t->co);
+    if (lua_pcall(L, 4, 0, 0) == LUA_OK)
+      return;
+    task_report_error(L, lua_gettop(L), NULL, "cannot start the on_error handler: ");
+    lua_pop(L, 1);
+  }
+  task_report_error(L, err, t->co, "");
+}
+
+/* Keeps the error value itself for wait, ends t, reports the error with
+ * its traceback, then closes t's to-be-closed variables, which are given
+ * the error. Nothing here raises: it runs in the scheduler, where no error
+ * can be caught, and rt_step has reserved the slots it uses on rt->L. */
 static void fail(runtime *rt, task *t) {
   lua_State *L = rt->L;
   lua_State *co = t->co;
@@ -207,7 +241,7 @@ static void fail(runtime *rt, task *t) {
   finish(rt, t, TASK_FAILED);
   lua_getiuservalue(L, -1, 2);
   int err = lua_gettop(L);
-  task_report_error(L, err, co, "");
+  report_failure(rt, t, err);
   close_thread(L, rt, t, err);
   lua_pop(L, 2);
 }
@@ -485,6 +519,24 @@ static int l_exit(lua_State *L) {
   return 0;
 }
 
+/* luds.on_error(fn | nil): fn(task, message, err) runs as a new task for
+ * each task that fails, instead of the message (err with the traceback)
+ * going to stderr; nil restores that. Returns the previous handler. */
+static int l_on_error(lua_State *L) {
+  runtime *rt = up_rt(L);
+  if (!lua_isnoneornil(L, 1))
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  if (rt->on_error == LUA_NOREF)
+    lua_pushnil(L);
+  else
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->on_error);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->on_error);
+  lua_pushvalue(L, 1);
+  rt->on_error = lua_isnil(L, -1) ? (lua_pop(L, 1), LUA_NOREF) : luaL_ref(L, LUA_REGISTRYINDEX);
+  return 1;
+}
+
 /* Inside a task: spawn and wait. Outside (a stock lua5.4 or a host): drive
  * the loop until every task has ended, then report on fn's task. Refused
  * where the scheduler is already running but no task can wait (a <close>
@@ -519,7 +571,7 @@ void task_register(lua_State *L, runtime *rt) {
                                      {NULL, NULL}};
   static const luaL_Reg funcs[] = {
       {"spawn", l_spawn}, {"sleep", l_sleep},         {"now", l_now}, {"run", l_run},
-      {"exit", l_exit},   {NULL, NULL}};
+      {"exit", l_exit},   {"on_error", l_on_error}, {NULL, NULL}};
   luaL_newmetatable(L, TASK_MT);
   luaL_setfuncs(L, methods, 0);
   lua_pushvalue(L, -1);

@@ -25,6 +25,7 @@ struct task {
   int ref;   /* registry anchor while the task is alive */
   int nargs; /* arguments for the first resume */
   unsigned char state, wake;
+  unsigned char reports; /* runs the on_error handler: its own failure is printed */
   task *next;  /* run queue */
   task **slot; /* where a waker finds this task while it waits */
   task *joinee, *join_next, *joiners;
@@ -68,6 +69,7 @@ struct runtime {
   unsigned unpolled; /* tasks resumed since the last loop poll */
   int exiting, exit_code;
   int on_sig[LOOP_NSIG]; /* refs of script handlers (by loop_signals index), or LUA_NOREF */
+  int on_error;          /* ref of the luds.on_error handler, or LUA_NOREF */
   int closed; /* the state is being closed: no more loop operations */
   rt_closer closers;
   char *scratch;
