@@ -359,6 +359,8 @@ int rt_run(runtime *rt) {
   return r;
 }
 
+static void push_task_mt(lua_State *L);
+
 /* Every allocation comes before the task counts as alive: a memory error
  * leaves nothing behind. Each live task may have one timer, reserved here,
  * so that no wait has to allocate one in the scheduler. */
@@ -368,7 +370,8 @@ task *task_spawn(lua_State *L, runtime *rt, int nargs) {
     luaL_error(L, "not enough memory");
   task *t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
-  luaL_setmetatable(L, TASK_MT);
+  push_task_mt(L);
+  lua_setmetatable(L, -2);
   t->rt = rt;
   t->timer.fn = on_timer;
   t->co = lua_newthread(L);
@@ -563,19 +566,26 @@ static int l_run(lua_State *L) {
   return task_wait(L);
 }
 
-void task_register(lua_State *L, runtime *rt) {
+/* Pushes the task metatable, made on first use: the main chunk's task is
+ * spawned (by a host, luds_spawnfile) before require "luds" has run. */
+static void push_task_mt(lua_State *L) {
   static const luaL_Reg methods[] = {{"wait", task_wait},
                                      {"cancel", task_cancel},
                                      {"status", task_status},
                                      {"__tostring", task_tostring},
                                      {NULL, NULL}};
-  static const luaL_Reg funcs[] = {
-      {"spawn", l_spawn}, {"sleep", l_sleep},         {"now", l_now}, {"run", l_run},
-      {"exit", l_exit},   {"on_error", l_on_error}, {NULL, NULL}};
-  luaL_newmetatable(L, TASK_MT);
+  if (!luaL_newmetatable(L, TASK_MT))
+    return;
   luaL_setfuncs(L, methods, 0);
   lua_pushvalue(L, -1);
   lua_setfield(L, -2, "__index");
+}
+
+void task_register(lua_State *L, runtime *rt) {
+  static const luaL_Reg funcs[] = {
+      {"spawn", l_spawn}, {"sleep", l_sleep},         {"now", l_now}, {"run", l_run},
+      {"exit", l_exit},   {"on_error", l_on_error}, {NULL, NULL}};
+  push_task_mt(L);
   lua_pop(L, 1);
   lua_pushlightuserdata(L, rt);
   luaL_setfuncs(L, funcs, 1);
