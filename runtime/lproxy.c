@@ -57,20 +57,27 @@ struct pend {
   int dead;               /* closed in an I/O callback: freed by its timer */
 };
 
+/* The versions that option `proxy` asks for: true both, "v1" or "v2" one,
+ * false or nil none; raises for anything else. */
+static int proxy_mask(lua_State *L, int opts) {
+  size_t len = 0;
+  int t = lua_getfield(L, opts, "proxy");
+  const char *v = t == LUA_TSTRING ? lua_tolstring(L, -1, &len) : "";
+  int mask = lua_toboolean(L, -1) ? PROXYPROTO_V1 | PROXYPROTO_V2 : 0;
+  if (len == 2 && (!strcmp(v, "v1") || !strcmp(v, "v2")))
+    mask = v[1] == '1' ? PROXYPROTO_V1 : PROXYPROTO_V2;
+  else if (t != LUA_TBOOLEAN && t != LUA_TNIL)
+    luaL_error(L, "option 'proxy' must be true, \"v1\" or \"v2\"");
+  lua_pop(L, 1);
+  return mask;
+}
+
 void lproxy_options(lua_State *L, int opts, const addr_net *net, lproxy_opts *o) {
   o->mask = 0;
   o->timeout = TIMEOUT_DEFAULT;
   if (lua_isnoneornil(L, opts))
     return;
-  int t = lua_getfield(L, opts, "proxy");
-  const char *v = t == LUA_TSTRING ? lua_tostring(L, -1) : "";
-  if (t == LUA_TBOOLEAN || t == LUA_TNIL)
-    o->mask = lua_toboolean(L, -1) ? PROXYPROTO_V1 | PROXYPROTO_V2 : 0;
-  else if (!strcmp(v, "v1") || !strcmp(v, "v2"))
-    o->mask = v[1] == '1' ? PROXYPROTO_V1 : PROXYPROTO_V2;
-  else
-    luaL_error(L, "option 'proxy' must be true, \"v1\" or \"v2\"");
-  lua_pop(L, 1);
+  o->mask = proxy_mask(L, opts);
   int timed = lua_getfield(L, opts, "proxy_timeout") != LUA_TNIL;
   lua_pop(L, 1);
   o->timeout = lsock_optnumber(L, opts, "proxy_timeout", TIMEOUT_DEFAULT);
@@ -410,9 +417,9 @@ void lproxy_free(lsock *s) {
 
 int lproxy_name(const lsock *s, int peer, addr *a) {
   if (!s->proxied || !s->proxied->net)
-    return 0;
+    return sock_name(s->fd, peer, a);
   *a = peer ? s->proxied->src : s->proxied->dst;
-  return 1;
+  return 0;
 }
 
 static void set_addr(lua_State *L, const char *key, const addr *a) {

@@ -27,8 +27,9 @@ int lproxy_take(lsock *ln, lsock *c);
 /* Frees what lproxy owns in s: a listener's connections still reading
  * their header (closed), a conn's header. Idempotent; never runs Lua. */
 void lproxy_free(lsock *s);
-/* The original source (peer = 1) or destination of conn s into *a: 1 if
- * its header gave one, else 0 (use the socket's own). */
+/* The remote (peer = 1) or local address of s, an open socket, into *a:
+ * the original source or destination when a PROXY protocol header gave
+ * them, else the socket's own (sock_name). 0 or -errno. */
 int lproxy_name(const lsock *s, int peer, addr *a);
 /* conn:proxied(): the header as a table, or false. */
 int lproxy_proxied(lua_State *L);

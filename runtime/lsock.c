@@ -316,12 +316,6 @@ static int shut(lua_State *L, int how, const char *op) {
 static int s_close_write(lua_State *L) { return shut(L, SHUT_WR, "close_write"); }
 static int s_close_read(lua_State *L) { return shut(L, SHUT_RD, "close_read"); }
 
-/* The local (peer = 0) or remote address of s: a PROXY protocol header's
- * when the conn came with one that gave addresses, else the socket's. */
-static int name_of(const lsock *s, int peer, addr *a) {
-  return lproxy_name(s, peer, a) ? 0 : sock_name(s->fd, peer, a);
-}
-
 /* An unconnected packet socket has no peer: "", as for an unnamed one. */
 static int push_name(lua_State *L, int peer, const char *op) {
   lsock *s = lsock_self(L);
@@ -329,7 +323,7 @@ static int push_name(lua_State *L, int peer, const char *op) {
   addr a;
   if (s->fd < 0)
     return lsock_fail(L, s, op, LERR_CLOSED);
-  int r = name_of(s, peer, &a);
+  int r = lproxy_name(s, peer, &a);
   if (r == -ENOTCONN && s->net->type == SOCK_DGRAM)
     return lua_pushliteral(L, ""), 1;
   if (r < 0)
@@ -416,9 +410,9 @@ static int s_tostring(lua_State *L) {
   addr x;
   if (s->fd < 0)
     return lua_pushfstring(L, "%s %s (closed)", s->net->name, kind), 1;
-  if (name_of(s, 0, &x) == 0)
+  if (lproxy_name(s, 0, &x) == 0)
     alen = addr_write(&x, a, sizeof a);
-  if (kind[0] != 'l' && name_of(s, 1, &x) == 0)
+  if (kind[0] != 'l' && lproxy_name(s, 1, &x) == 0)
     blen = addr_write(&x, b, sizeof b);
   luaL_Buffer out;
   luaL_buffinit(L, &out);

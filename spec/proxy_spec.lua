@@ -316,7 +316,7 @@ end
 function TestHeaders:test_misuse_raises()
   local path = self.dir .. "/x.sock"
   local msg = [[option 'proxy' must be true, "v1" or "v2"]]
-  for _, v in ipairs({ "v3", "V1", 1, "", {} }) do
+  for _, v in ipairs({ "v3", "V1", "v1\0", 1, "", {} }) do
     H.assert_raises({ msg }, luds.listen, "unix", path, { proxy = v })
   end
   for _, v in ipairs({ 0, -1, 0 / 0, math.huge }) do
