@@ -135,6 +135,29 @@ function TestHeaders:test_v2_every_family()
   end)
 end
 
+-- The longest v2 header (a 16-bit length: 65,535 bytes after the first 16)
+-- is read whole, its TLV exact, and the bytes after it kept.
+function TestHeaders:test_v2_longest_header()
+  H.run(function()
+    local path = self.dir .. "/p.sock"
+    local ln <close> = assert(luds.listen("unix", path, { proxy = true }))
+    local addr = inet4("1.2.3.4", "5.6.7.8", 1, 2)
+    local pad = H.pattern(65535 - #addr - 3)
+    local header = v2(0x21, 0x11, addr .. tlv(4, pad))
+    lu.assertEquals(#header, 16 + 65535)
+    local c = assert(luds.dial("unix", path))
+    local w = luds.spawn(function() assert(c:write(header .. "after")) end)
+    local s = assert(ln:accept())
+    local tlvs = s:proxied().tlvs
+    lu.assertEquals(#tlvs, 1)
+    lu.assertEquals(tlvs[1].type, 4)
+    lu.assertTrue(tlvs[1].value == pad, "the TLV differs")
+    lu.assertEquals(s:read_full(5), "after")
+    lu.assertTrue(w:wait(5))
+    s:close() c:close()
+  end)
+end
+
 -- A header may come in pieces: one byte at a time still works, for both
 -- versions, and accept meanwhile serves a conn that sent its header whole.
 function TestHeaders:test_header_one_byte_at_a_time()
@@ -142,7 +165,7 @@ function TestHeaders:test_header_one_byte_at_a_time()
     local path = self.dir .. "/p.sock"
     local ln <close> = assert(luds.listen("unix", path, { proxy = true }))
     for _, header in ipairs({ "PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n",
-      v2(0x21, 0x11, inet4("1.2.3.4", "5.6.7.8", 1111, 2222) .. tlv(4, ("\0"):rep(300))) }) do
+      v2(0x21, 0x11, inet4("1.2.3.4", "5.6.7.8", 1111, 2222) .. tlv(4, ("\0"):rep(40))) }) do
       local slow = assert(luds.dial("unix", path))
       local writer = luds.spawn(function()
         for i = 1, #header do
@@ -160,7 +183,7 @@ function TestHeaders:test_header_one_byte_at_a_time()
       lu.assertTrue(writer:wait(5))
       s:close() slow:close()
     end
-  end)
+  end, 15)
 end
 
 -- Bytes that follow the header in the same write reach the handler exactly:
@@ -205,7 +228,7 @@ end
 function TestHeaders:test_slow_client_does_not_block_accept()
   H.run(function()
     local path = self.dir .. "/p.sock"
-    local ln <close> = assert(luds.listen("unix", path, { proxy = true, proxy_timeout = 0.5 }))
+    local ln <close> = assert(luds.listen("unix", path, { proxy = true, proxy_timeout = 2 }))
     local t0 = luds.now()
     local silent = assert(luds.dial("unix", path))
     local partial = assert(luds.dial("unix", path))
@@ -215,10 +238,10 @@ function TestHeaders:test_slow_client_does_not_block_accept()
       lu.assertEquals(s:remote_addr(), ("1.1.1.%d:%d"):format(i, i))
       s:close() c:close()
     end
-    lu.assertTrue(luds.now() - t0 < 0.5, "served while the slow ones wait")
+    lu.assertTrue(luds.now() - t0 < 2, "served while the slow ones wait")
     silent:set_read_deadline(luds.now() + 10)
     lu.assertEquals({ silent:read() }, { nil, "EOF", "EOF" })
-    lu.assertTrue(luds.now() - t0 >= 0.5)
+    lu.assertTrue(luds.now() - t0 >= 2)
     lu.assertEquals({ partial:read() }, { nil, "EOF", "EOF" })
     silent:close() partial:close()
   end, 15)
@@ -480,7 +503,7 @@ end
 -- says which. A tcp listener names the client too.
 function TestRefused:test_late_headers_and_tcp_clients()
   H.run(function()
-    local p, addr = start_server(self.dir, "tcp", "127.0.0.1:0", "{ proxy = true, proxy_timeout = 0.5 }")
+    local p, addr = start_server(self.dir, "tcp", "127.0.0.1:0", "{ proxy = true, proxy_timeout = 2 }")
     local silent = assert(luds.dial("tcp", addr))
     local partial = assert(luds.dial("tcp", addr))
     assert(partial:write(v2(0x21, 0x11, inet4("1.2.3.4", "5.6.7.8", 1, 2)):sub(1, 20)))
@@ -503,8 +526,8 @@ function TestRefused:test_late_headers_and_tcp_clients()
     local pre = "luds: refused a connection to " .. "tcp " .. addr .. " from "
     lu.assertEquals(stop_server(p), {
       pre .. bad_addr .. ": not a PROXY protocol header",
-      pre .. names[1] .. ": no PROXY protocol header within 0.5 s",
-      pre .. names[2] .. ": no complete PROXY protocol header within 0.5 s",
+      pre .. names[1] .. ": no PROXY protocol header within 2 s",
+      pre .. names[2] .. ": no complete PROXY protocol header within 2 s",
     })
   end, 20)
 end
