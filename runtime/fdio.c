@@ -43,7 +43,7 @@ int fdio_adopt(int fd) {
   return 0;
 }
 
-void fdio_restore_blocking(int fd) {
+void fdio_set_blocking(int fd) {
   int fl = fcntl(fd, F_GETFL);
   if (fl >= 0)
     fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);

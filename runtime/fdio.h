@@ -10,9 +10,9 @@
 enum fdio_type { FDIO_SOCKET, FDIO_PIPE, FDIO_TTY, FDIO_CHAR, FDIO_FILE, FDIO_OTHER };
 
 typedef struct fdio_kind {
-  int type;     /* fdio_type: FDIO_PIPE covers FIFOs; FDIO_FILE regular files and directories */
+  int type; /* fdio_type: FDIO_PIPE covers FIFOs; FDIO_FILE regular files and directories */
   int readable, writable; /* the access mode of its open file description */
-  int nonblock; /* O_NONBLOCK was already set */
+  int nonblock;           /* O_NONBLOCK was already set */
 } fdio_kind;
 
 /* What fd is, changing nothing; -EBADF. */
@@ -20,8 +20,9 @@ int fdio_kind_of(int fd, fdio_kind *k);
 /* Sets O_NONBLOCK (on the open file description, which every process
  * sharing it sees) and FD_CLOEXEC. */
 int fdio_adopt(int fd);
-/* Clears O_NONBLOCK again (a wrapped descriptor that was blocking). */
-void fdio_restore_blocking(int fd);
+/* Clears O_NONBLOCK (a wrapped descriptor that was blocking; a socket
+ * handed to a child). */
+void fdio_set_blocking(int fd);
 /* A new open file description of what fd refers to (a pipe, FIFO or
  * terminal, through /proc/self/fd), NONBLOCK|CLOEXEC|NOCTTY, opened for
  * reading or writing; -ENXIO for a socket, -errno otherwise. */

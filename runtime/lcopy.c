@@ -8,7 +8,8 @@
  * scratch buffer goes on). A conn copied into itself (an echo) never
  * splices: measured, it gained nothing and cost two descriptors; nor does a
  * copy with a pipe or terminal conn on either side (a terminal cannot take a
- * splice). Each side waits for its own readiness and honours its own
+ * splice), nor one whose socket a child made blocking (splice would wait
+ * on it). Each side waits for its own readiness and honours its own
  * deadline. */
 #include <errno.h>
 #include <lauxlib.h>
@@ -175,7 +176,8 @@ static int l_copy(lua_State *L) {
   c->pipe[0] = c->pipe[1] = -1;
   lsock *dst = lua_touserdata(L, 1), *src = lua_touserdata(L, 2);
   c->rt = dst->rt;
-  c->tried_pipe = lua_rawequal(L, 1, 2) || dst->file || src->file;
+  c->tried_pipe =
+      lua_rawequal(L, 1, 2) || dst->file || src->file || dst->blocking || src->blocking;
   luaL_setmetatable(L, STATE_MT);
   lua_toclose(L, 3);
   return copy_k(L, LUA_OK, 0);

@@ -53,12 +53,15 @@ static int wrap(lua_State *L, runtime *rt, int fd, const char *op, int shown) {
   lsock *s = lfdio_new(L, rt, k.type);
   if ((r = pollable(s, fd)) < 0 || (r = fdio_adopt(fd)) < 0)
     return fail(L, op, shown, r); /* s stays closed: fd is still the caller's */
-  lfdio_attach(s, fd, (k.readable ? LSOCK_FILE_READ : 0u) | (k.writable ? LSOCK_FILE_WRITE : 0u) |
-                          (k.nonblock ? 0u : LSOCK_FILE_RESTORE));
+  lfdio_attach(s, fd,
+               (k.readable ? LSOCK_FILE_READ : 0u) | (k.writable ? LSOCK_FILE_WRITE : 0u) |
+                   (k.nonblock ? 0u : LSOCK_FILE_RESTORE));
   return 1;
 }
 
-int lfdio_wrap(lua_State *L, runtime *rt, int fd, const char *op) { return wrap(L, rt, fd, op, fd); }
+int lfdio_wrap(lua_State *L, runtime *rt, int fd, const char *op) {
+  return wrap(L, rt, fd, op, fd);
+}
 
 /* A conn on a new description of fd (a pipe's, a terminal's), else on a
  * duplicate (a socket, or a reopen the system refused): never fd itself,

@@ -33,8 +33,8 @@ struct waiter {
  * while the child runs. */
 typedef struct reaper {
   runtime *rt;
-  child *live; /* every record but the dead */
-  child *dead; /* reaped after their object went: freed at the next exec */
+  child *live;  /* every record but the dead */
+  child *dead;  /* reaped after their object went: freed at the next exec */
   sigset_t dfl; /* reset to SIG_DFL in each child: the loop's and SIGPIPE */
   int closed;
 } reaper;
@@ -44,7 +44,7 @@ struct child {
   reaper *rp;
   int pid, done, err; /* done: reaped (err: it could not be, e.g. -ECHILD) */
   proc_status st;
-  int background; /* counted in rt->background: armed, nobody waiting */
+  int background;      /* counted in rt->background: armed, nobody waiting */
   struct lproc *owner; /* the Lua object, NULL once collected */
   waiter *waiters;
   child *prev, *next;
@@ -295,9 +295,9 @@ typedef struct plan {
   const char *cwd;
   int nfds;
   int how[PROC_MAX_FDS];
-  int fd[PROC_MAX_FDS];       /* IO_FD */
-  lsock *sock[PROC_MAX_FDS];  /* IO_SOCKET: its fd is read just before the spawn */
-  lsock *pipe[3];             /* IO_PIPE: our end */
+  int fd[PROC_MAX_FDS];      /* IO_FD */
+  lsock *sock[PROC_MAX_FDS]; /* IO_SOCKET: its fd is read just before the spawn */
+  lsock *pipe[3];            /* IO_PIPE: our end */
 } plan;
 
 #define ANCHOR 3
@@ -338,8 +338,8 @@ static void check_argv(lua_State *L, plan *pl) {
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, 1, (lua_Integer)i + 1);
     if (!(pl->argv[i] = anchored_string(L)))
-      luaL_argerror(L, 1, lua_pushfstring(L, "argv[%d] must be a string without NUL bytes",
-                                          (int)i + 1));
+      luaL_argerror(L, 1,
+                    lua_pushfstring(L, "argv[%d] must be a string without NUL bytes", (int)i + 1));
   }
 }
 
@@ -437,8 +437,8 @@ static void check_extra(lua_State *L, plan *pl) {
 }
 
 static void check_plan(lua_State *L, plan *pl) {
-  static const char *const accepted[] = {"cwd",    "env",   "extra_fds", "stderr",
-                                         "stdin",  "stdout", NULL};
+  static const char *const accepted[] = {"cwd",   "env",    "extra_fds", "stderr",
+                                         "stdin", "stdout", NULL};
   luaL_checktype(L, 1, LUA_TTABLE);
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -476,16 +476,37 @@ static int open_pipes(plan *pl, int *fds) {
   return 0;
 }
 
+/* A child expects blocking stdio (cat given a socket as stdin would read
+ * EAGAIN): a conn's socket loses O_NONBLOCK on the description the child
+ * shares; our reads and writes on it pass MSG_DONTWAIT (sock.c). A
+ * listener keeps it (luds's accept relies on it), as does a pipe or
+ * terminal conn (read(2) has no such flag). */
+static void share(lsock *s) {
+  if (s->file || !strcmp(s->kind, "listener"))
+    return;
+  fdio_set_blocking(s->fd);
+  s->blocking = 1;
+}
+
 static int child_fds(plan *pl, int *fds) {
   for (int i = 0; i < pl->nfds; i++) {
     switch (pl->how[i]) {
-    case IO_INHERIT: fds[i] = PROC_INHERIT; break;
-    case IO_NULL: fds[i] = PROC_NULL; break;
-    case IO_STDOUT: fds[i] = PROC_STDOUT; break;
-    case IO_FD: fds[i] = pl->fd[i]; break;
+    case IO_INHERIT:
+      fds[i] = PROC_INHERIT;
+      break;
+    case IO_NULL:
+      fds[i] = PROC_NULL;
+      break;
+    case IO_STDOUT:
+      fds[i] = PROC_STDOUT;
+      break;
+    case IO_FD:
+      fds[i] = pl->fd[i];
+      break;
     case IO_SOCKET:
       if ((fds[i] = pl->sock[i]->fd) < 0)
         return LERR_CLOSED;
+      share(pl->sock[i]);
     }
   }
   return 0;
@@ -631,8 +652,7 @@ static reaper *get_reaper(lua_State *L, runtime *rt) {
 
 void lproc_register(lua_State *L, runtime *rt) {
   static const luaL_Reg methods[] = {{"wait", p_wait}, {"kill", p_kill}, {NULL, NULL}};
-  static const luaL_Reg meta[] = {
-      {"__gc", p_gc}, {"__tostring", p_tostring}, {NULL, NULL}};
+  static const luaL_Reg meta[] = {{"__gc", p_gc}, {"__tostring", p_tostring}, {NULL, NULL}};
   static const luaL_Reg funcs[] = {{"exec", l_exec}, {NULL, NULL}};
   if (luaL_newmetatable(L, PROC_MT)) {
     luaL_setfuncs(L, meta, 0);

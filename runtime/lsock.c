@@ -111,7 +111,7 @@ void lsock_shut(lsock *s) {
   free_path(s);
   rt_own(s->rt, s->fd, 0);
   if (s->file & LSOCK_FILE_RESTORE)
-    fdio_restore_blocking(s->fd);
+    fdio_set_blocking(s->fd);
   sock_close(s->fd);
   s->fd = s->io.fd = -1;
   lfdpass_drop(s);

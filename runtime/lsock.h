@@ -25,6 +25,9 @@ typedef struct lsock {
                              readiness event came since: skip the recv */
   unsigned char connected; /* a datagram socket with a fixed peer (dialed) */
   unsigned char file;      /* LSOCK_FILE_* bits: a plain descriptor, not a socket */
+  unsigned char blocking;  /* O_NONBLOCK was cleared for a child that shares it
+                              (lproc.c): reads and writes still pass MSG_DONTWAIT,
+                              but luds.copy must not splice it */
   const addr_net *net;
   runtime *rt;
   loop_io io;

@@ -28,8 +28,7 @@ static int add_fd(posix_spawn_file_actions_t *fa, const proc_spec *sp, int i, in
   if (src >= 0) /* glibc clears CLOEXEC when src == i */
     return -posix_spawn_file_actions_adddup2(fa, src, i);
   if (src == PROC_NULL)
-    return -posix_spawn_file_actions_addopen(fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY,
-                                              0);
+    return -posix_spawn_file_actions_addopen(fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
   if (src == PROC_STDOUT)
     return -posix_spawn_file_actions_adddup2(fa, 1, i);
   return 0; /* PROC_INHERIT: fd i as it is here */

@@ -13,11 +13,11 @@ enum { PROC_INHERIT = -1, PROC_NULL = -2, PROC_STDOUT = -3 /* for fd 2 only: 2>&
 #define PROC_MAX_FDS 64 /* 0, 1, 2 and the extra ones */
 
 typedef struct proc_spec {
-  const char *const *argv; /* argv[0] is the program: looked up in PATH if it has no '/' */
-  const char *const *envp; /* NULL: this process's environment */
-  int dirfd;               /* the child's working directory (an O_PATH fd), or -1 */
-  int nfds;                /* 3 + the extra descriptors, at most PROC_MAX_FDS */
-  const int *fds;          /* what child fd i is: an fd of ours or PROC_* (0-2 only) */
+  const char *const *argv;    /* argv[0] is the program: looked up in PATH if it has no '/' */
+  const char *const *envp;    /* NULL: this process's environment */
+  int dirfd;                  /* the child's working directory (an O_PATH fd), or -1 */
+  int nfds;                   /* 3 + the extra descriptors, at most PROC_MAX_FDS */
+  const int *fds;             /* what child fd i is: an fd of ours or PROC_* (0-2 only) */
   const sigset_t *sigdefault; /* signals reset to SIG_DFL in the child */
 } proc_spec;
 

@@ -306,8 +306,7 @@ static int handled(const runtime *rt) {
 
 static int stuck(const runtime *rt) {
   return rt->alive > 0 && !rt->head && rt->lp.ntimers == 0 &&
-         loop_watching(&rt->lp) - rt->background <= LOOP_OWN_IOS &&
-         !handled(rt);
+         loop_watching(&rt->lp) - rt->background <= LOOP_OWN_IOS && !handled(rt);
 }
 
 /* How many resumes may pass without a poll while tasks are ready. Polling
