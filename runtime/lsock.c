@@ -113,6 +113,8 @@ void lsock_shut(lsock *s) {
   rt_remove_closer(&s->closer);
   free_path(s);
   rt_own(s->rt, s->fd, 0);
+  if (s->file & LSOCK_FILE_RESTORE)
+    fdio_set_blocking(s->fd);
   sock_close(s->fd);
   s->fd = s->io.fd = -1;
   lfdpass_drop(s);
@@ -302,10 +304,22 @@ static int s_gc(lua_State *L) {
   return 0;
 }
 
+/* A plain descriptor has no half close: the direction asked for is all it
+ * has (a pipe's end), and then it closes, or it is refused. */
+static int shut_file(lua_State *L, lsock *s, int how, const char *op) {
+  if (s->file & (how == SHUT_WR ? LSOCK_FILE_READ : LSOCK_FILE_WRITE))
+    return lsock_fail(L, s, op, -EOPNOTSUPP);
+  lsock_shut(s);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int shut(lua_State *L, int how, const char *op) {
   lsock *s = lsock_self(L);
   if (s->fd < 0)
     return lsock_fail(L, s, op, LERR_CLOSED);
+  if (s->file)
+    return shut_file(L, s, how, op);
   int r = sock_shutdown(s->fd, how);
   if (r < 0)
     return lsock_fail(L, s, op, r);

@@ -18,6 +18,7 @@ int sock_accept(int fd);
  * sock_connect_result), -EAGAIN (a full unix backlog: retry later). */
 int sock_connect(int fd, const addr *a);
 int sock_connect_result(int fd);
+/* Reads and writes never block, whatever O_NONBLOCK says (MSG_DONTWAIT). */
 ssize_t sock_recv(int fd, void *buf, size_t n);
 /* Never raises SIGPIPE. */
 ssize_t sock_send(int fd, const void *buf, size_t n);

@@ -32,7 +32,9 @@ local SIG = {
   dial = { "net", "addr", "opts" }, spawn = { "fn", "any", "any" }, sleep = { "seconds" },
   now = {}, run = { "fn", "any" }, chown = { "path", "id", "id" }, chmod = { "path", "mode" },
   stat = { "path" }, lookup_user = { "who" }, lookup_group = { "who" }, user_groups = { "who" },
-  remove_stale = { "path" }, on_error = { "handler" }, tasks = {}, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
+  remove_stale = { "path" }, on_error = { "handler" }, tasks = {}, spin = { "spinus" },
+  exec = { "argv", "execopts" }, output = { "argv", "execopts" }, environ = {},
+  stdin = {}, stdout = {}, stderr = {}, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
   -- Given a real descriptor they would close or adopt one of the fuzzer's
   -- own (as exit would end it), so they only ever get numbers that are not.
   wrap = { "badfd" }, close_fd = { "badfd" }, listeners_from_env = {}, copy = { "conn", "conn" },
@@ -56,7 +58,7 @@ local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "cop
   "event", "group", "listen", "select", "semaphore",
   "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_error",
   "on_signal", "remove_stale", "run", "serve", "server", "sleep", "spawn", "stat", "tasks",
-  "user_groups", "wrap" }
+  "user_groups", "wrap", "exec", "output", "environ", "spin", "stdin", "stdout", "stderr" }
 
 local COORDINATION = { "channels", "events", "conds", "semaphores", "permits", "groups" }
 
@@ -321,6 +323,16 @@ local function fuzz(area, seed, iterations, dir)
     end,
     data = function()
       return pick({ "", "x", "hello\n", MiB, ("y"):rep(65536), ("z"):rep(300000), "\0\0", 42, {} })
+    end,
+    spinus = function() return pick({ 0, 1, 50, 1000, 1001, -1, 0.5, "x", nil }) end,
+    argv = function()
+      return pick({ { "true" }, { "/bin/echo", "x" }, { "no-such-program-luds" }, {}, { "" },
+        { "true", 1 }, { "a\0b" }, { "sh", "-c", "exit 3" } })
+    end,
+    execopts = function()
+      return pick({ nil, {}, { stdout = "pipe" }, { stdin = "null", stdout = "null" },
+        { cwd = "/nonexistent" }, { env = { A = "1" } }, { bogus = 1 }, { timeout = 0.01 },
+        { stderr = "stdout" }, hostile_table() })
     end,
     fds = function() return pick({ {}, { 0 }, { 1, 2 }, { -1 }, { 1e9 }, "x", { "a" } }) end,
   }
