@@ -154,7 +154,7 @@ valgrind: test-deps
 # the bindings free of epoll (they name readiness through loop.h).
 lint:
 	@! grep -l 'include <l\(ua\|auxlib\|ualib\)\.h>' runtime/loop.[ch] runtime/sock.[ch] \
-	  runtime/addr.[ch] runtime/fsperm.[ch] || (echo "lint: Lua header in the OS layer" && false)
+	  runtime/addr.[ch] runtime/fsperm.[ch] runtime/worker.[ch] || (echo "lint: Lua header in the OS layer" && false)
 	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/luds.c runtime/main.c \
 	  | grep -v 'runtime/loop.c' || (echo "lint: epoll used outside loop.c" && false)
 

@@ -23,6 +23,8 @@ typedef struct lsock {
   unsigned char drained;  /* a short stream read emptied the buffer and no
                              readiness event came since: skip the recv */
   unsigned char connected; /* a datagram socket with a fixed peer (dialed) */
+  unsigned share;          /* LOOP_EXCLUSIVE: a listener other processes
+                              accept from too (workers); else 0 */
   const addr_net *net;
   runtime *rt;
   loop_io io;
@@ -120,5 +122,8 @@ void lcopy_register(lua_State *L);
 /* Adds luds.wrap, luds.listeners_from_env and luds.close_fd to the table
  * on top. */
 void lfdpass_register(lua_State *L, runtime *rt);
+/* Adds luds.worker to the table on top and makes the private module
+ * "luds.workerproc" that luds.workers supervises with (lworker.c). */
+void lworker_register(lua_State *L, runtime *rt);
 
 #endif
