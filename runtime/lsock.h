@@ -23,6 +23,8 @@ typedef struct lsock {
   unsigned char drained;  /* a short stream read emptied the buffer and no
                              readiness event came since: skip the recv */
   unsigned char connected; /* a datagram socket with a fixed peer (dialed) */
+  unsigned char adopted;   /* luds.wrap'd or passed: the socket may be
+                              another process's too (a service manager's) */
   unsigned share;          /* LOOP_EXCLUSIVE: a listener other processes
                               accept from too (workers); else 0 */
   const addr_net *net;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lerror.h"
@@ -247,7 +248,7 @@ static int l_spawn(lua_State *L) {
     free(argv);
   }
   if (r < 0)
-    return lerror_push(L, "spawn", NULL, w.exe, r);
+    return lerror_push(L, "spawn", NULL, NULL, r);
   p->pid = r;
   p->io.fd = p->pidfd;
   rt_own(rt, p->pidfd, 1);
@@ -282,6 +283,18 @@ static int l_share(lua_State *L) {
   return 0;
 }
 
+/* refuse(listener): new connections are refused from now on, by every
+ * process that shares it, while those already queued can still be taken
+ * (unix; TCP resets them) and the socket file stays: the supervisor's
+ * drain. Not for an adopted socket: the service manager keeps using it. */
+static int l_refuse(lua_State *L) {
+  lsock *s = lsock_test(L, 1);
+  luaL_argcheck(L, s != NULL, 1, "luds socket expected");
+  if (s->fd >= 0 && !s->adopted && !strcmp(s->kind, "listener"))
+    sock_shutdown(s->fd, SHUT_RD);
+  return 0;
+}
+
 /* check(listeners): raises unless each is an open listener or packet conn. */
 static int l_check(lua_State *L) {
   int fds[WORKER_MAX_FDS];
@@ -301,7 +314,7 @@ void lworker_register(lua_State *L, runtime *rt) {
                                      {NULL, NULL}};
   static const luaL_Reg internal[] = {
       {"spawn", l_spawn}, {"ready", l_ready}, {"share", l_share},
-      {"check", l_check}, {"cpus", l_cpus},   {NULL, NULL}};
+      {"check", l_check}, {"cpus", l_cpus},   {"refuse", l_refuse}, {NULL, NULL}};
   luaL_newmetatable(L, PROC_MT);
   luaL_setfuncs(L, methods, 0);
   lua_pushvalue(L, -1);

@@ -41,10 +41,10 @@ end
 local function count(opts)
   local n, from = opts.n, "option 'n'"
   if n == nil and (os.getenv("LUDS_WORKERS") or "") ~= "" then
-    n, from = tonumber(os.getenv("LUDS_WORKERS")), "LUDS_WORKERS"
+    n, from = tonumber(os.getenv("LUDS_WORKERS")) or false, "LUDS_WORKERS"
   end
   if n == nil then return core.cpus() end
-  n = math.tointeger(n)
+  n = type(n) == "number" and math.tointeger(n)
   if not n or n < 1 or n > 1024 then bad(from .. " must be a whole number from 1 to 1024") end
   return n
 end
@@ -144,7 +144,7 @@ function Sup:died(index, what, ran)
   if #d >= DEATHS then
     say("%s", what)
     say("workers: %d worker deaths within %d s; giving up", #d, WINDOW)
-    luds.spawn(self.stop, self, 1)
+    self:stop(1)
     return
   end
   local delay = ran >= HEALTHY and BACKOFF_FIRST or self.backoff[index] or BACKOFF_FIRST
@@ -173,18 +173,22 @@ function Sup:retire(rec)
   end)
 end
 
--- Drains every worker, then lets the main task close the listeners and exit
--- with code (1 too if one had to be killed).
+-- Stops: new conns are refused, every worker gets SIGTERM (it drains), then
+-- the main task closes the listeners and exits with code (1 too if a worker
+-- had to be killed). Does not wait: callable from a watch task.
 function Sup:stop(code)
   if self.stopping then return end
   self.stopping, self.code = true, code
+  for _, ln in ipairs(self.listeners) do core.refuse(ln) end -- the files stay till the end
   for rec in pairs(self.live) do rec.proc:signal("TERM") end
-  self:await(function() return next(self.live) == nil end, self.drain + GRACE)
-  for rec in pairs(self.live) do
-    if self:kill_late(rec) then self.code = math.max(self.code, 1) end
-  end
-  self:await(function() return next(self.live) == nil end, KILL_WAIT)
-  self.finished:set()
+  luds.spawn(function()
+    self:await(function() return next(self.live) == nil end, self.drain + GRACE)
+    for rec in pairs(self.live) do
+      if self:kill_late(rec) then self.code = math.max(self.code, 1) end
+    end
+    self:await(function() return next(self.live) == nil end, KILL_WAIT)
+    self.finished:set()
+  end)
 end
 
 -- Why the fresh workers of a reload cannot take over, or nil once all are
