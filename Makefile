@@ -158,10 +158,12 @@ lint:
 	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/luds.c runtime/main.c \
 	  | grep -v 'runtime/loop.c' || (echo "lint: epoll used outside loop.c" && false)
 
-# Then the channel columns (mk/chan.mk): luds against Go in the same run.
+# Then the channel columns (mk/chan.mk): luds against Go in the same run,
+# and the workers' columns (mk/workers.mk): 1 worker against N, and a reload.
 bench: all
 	bash bench/bench.sh
 	@$(MAKE) -s bench-chan
+	@$(MAKE) -s bench-workers
 
 clean:
 	rm -rf $(BUILD)
