@@ -1,0 +1,437 @@
+-- The LuaLS definition files (types/*.lua, issue 16 item 4) against the live
+-- runtime: every function of require "luds", "luds.test" and "luds.creds" and
+-- every method of every object kind's metatable has an entry, every entry
+-- exists, each options class lists exactly the keys its function accepts,
+-- each record class exactly the keys of the table returned. There is no
+-- lua-language-server package to run `--check`, so spec/luals.lua reads the
+-- files line by line; failures name what is missing or stale, and where.
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local lu = require "luaunit"
+local luds = require "luds"
+local creds = require "luds.creds"
+local H = require "helper"
+local L = require "luals"
+
+local TYPES = H.ROOT .. "/types"
+local FILES = { "luds.lua", "luds.test.lua", "luds.creds.lua" }
+
+-- Metatables in the registry that no script ever gets an object of.
+local INTERNAL = {
+  ["luds.copy"] = "the state of a running luds.copy",
+  ["luds.group.child"] = "the token a group child holds",
+}
+
+-- Metamethods a script uses on objects (`<close>`, `#`, tostring), so they are
+-- entries; the others (__index, __gc, __name) are not.
+local ENTRY_METAMETHODS = { __close = true, __len = true, __tostring = true }
+
+local BOGUS = "no such option" -- a key that no options table accepts
+
+local function read_all()
+  local anns = {}
+  for _, name in ipairs(FILES) do
+    local file = "types/" .. name
+    anns[#anns + 1] = L.parse(assert(H.slurp(TYPES .. "/" .. name), file), file)
+  end
+  return anns
+end
+
+local function assert_none(problems)
+  if #problems > 0 then lu.fail(#problems .. " problem(s):\n" .. table.concat(problems, "\n")) end
+end
+
+local function append(list, more)
+  for _, p in ipairs(more) do list[#list + 1] = p end
+  return list
+end
+
+-- The entries of metatable mt: its methods, fields and ENTRY_METAMETHODS.
+local function entries_of(mt)
+  local t = {}
+  for k, v in pairs(mt) do
+    if type(k) == "string" and (not k:match("^__") or ENTRY_METAMETHODS[k]) then t[k] = v end
+  end
+  return t
+end
+
+-- One live object of every kind, so that lazily made metatables exist, and
+-- what it holds open; returns the objects (closed by the caller).
+local function live_objects(dir)
+  local ln = assert(luds.listen("unix", dir .. "/s.sock"))
+  local c = assert(luds.dial("unix", ln:addr()))
+  local pln = assert(luds.listen("unixpacket", dir .. "/p.sock"))
+  local pc = assert(luds.listen_packet("unixgram", dir .. "/g.sock"))
+  local sem = luds.semaphore(1)
+  return { ln, c, assert(ln:accept()), pln, pc, sem:acquire(), luds.group(),
+    luds.spawn(function() end), luds.channel(), luds.event(), luds.cond(), sem },
+    luds.server(ln, function() end)
+end
+
+-- Class name (lower case) -> { mt =, label = } for every object kind scripts
+-- get: the luds.* metatables of the registry, and the Lua server handle's.
+local function runtime_kinds(dir)
+  local objects, srv = live_objects(dir)
+  local kinds = {}
+  for k, v in pairs(debug.getregistry()) do
+    if type(k) == "string" and k:match("^luds%.") and type(v) == "table"
+        and rawget(v, "__name") == k and not INTERNAL[k] then
+      kinds[k] = { mt = v, label = "the metatable " .. k }
+    end
+  end
+  kinds["luds.server"] = { mt = getmetatable(srv),
+    label = "the metatable of luds.server()'s handle" }
+  for _, o in ipairs(objects) do
+    if o.close then o:close() elseif o.cancel then o:cancel() end
+  end
+  return kinds
+end
+
+-- Options classes: calls that raise with the keys accepted ("...; accepted: a, b").
+local PROBES = {
+  ["luds.ListenOptions"] = {
+    function(dir) return luds.listen("unix", dir .. "/o.sock", { [BOGUS] = 1 }) end },
+  ["luds.ListenPacketOptions"] = {
+    function(dir) return luds.listen_packet("unixgram", dir .. "/o.sock", { [BOGUS] = 1 }) end },
+  ["luds.DialOptions"] = {
+    function(dir) return luds.dial("unix", dir .. "/o.sock", { [BOGUS] = 1 }) end },
+  ["luds.SelectOptions"] = { function() return luds.select({}, { [BOGUS] = 1 }) end },
+  ["luds.ServeOptions"] = {
+    function() return luds.serve(nil, print, { [BOGUS] = 1 }) end,
+    function() return luds.server(nil, print, { [BOGUS] = 1 }) end },
+  ["luds.creds.Policy"] = { function() return creds.allow(nil, { [BOGUS] = 1 }) end },
+}
+
+-- Record classes: calls that return a table of that shape.
+local SHAPES = {
+  ["luds.Stat"] = { function(dir) return luds.stat(dir) end },
+  ["luds.UserInfo"] = { function() return luds.lookup_user(0) end },
+  ["luds.GroupInfo"] = { function() return luds.lookup_group(0) end },
+  ["luds.Cred"] = {
+    function(dir)
+      local client, server, ln = H.pair(dir, "cred.sock")
+      local cred = server:peer_cred()
+      client:close() server:close() ln:close()
+      return cred
+    end,
+    function(dir)
+      local pc <close> = assert(luds.listen_packet("unixgram", dir .. "/cred.gram",
+        { passcred = true }))
+      local d <close> = assert(luds.dial("unixgram", pc:local_addr()))
+      assert(d:write("x"))
+      return select(3, pc:read_from())
+    end },
+}
+
+-- The accepted keys (a set) and the function name that probe's error names.
+local function accepted_by(probe, dir)
+  local ok, err = pcall(probe, dir)
+  if ok then return nil, "did not raise for the option '" .. BOGUS .. "'" end
+  local list = tostring(err):match("accepted: ([%w_, ]+)")
+  if not list then return nil, "raised without an accepted list: " .. tostring(err) end
+  local set = {}
+  for k in list:gmatch("[%w_]+") do set[k] = true end
+  return set, tostring(err):match("to '([%w_.]+)'") or tostring(err):match("^([%w_.]+):")
+end
+
+-- The string literals of C array `name` in runtime file `file`.
+local function c_strings(file, name)
+  local src = assert(H.slurp(H.ROOT .. "/runtime/" .. file))
+  local body = assert(src:match(name .. "%[[^%]]*%]%s*=%s*(%b{})"),
+    name .. " not found in " .. file)
+  local list = {}
+  for s in body:gmatch('"([^"]*)"') do list[#list + 1] = s end
+  return list, body
+end
+
+local function set_of(list)
+  local set = {}
+  for _, v in ipairs(list) do set[v] = true end
+  return set
+end
+
+local function keys(set)
+  local list = {}
+  for k in pairs(set) do list[#list + 1] = k end
+  table.sort(list)
+  return table.concat(list, ", ")
+end
+
+-- Compares alias `name`'s literals with the set the runtime has.
+local function alias_problem(anns, name, want, where)
+  local got = keys(L.literals(anns, name))
+  if got ~= keys(want) then
+    return { ("alias %s is %s; %s has %s"):format(name, got, where, keys(want)) }
+  end
+  return {}
+end
+
+-- The module tables and their classes: { ann, class, runtime, label, sep }.
+local function modules(anns)
+  local list = {}
+  for _, ann in ipairs(anns) do
+    local ok, mod = pcall(require, ann.meta)
+    list[#list + 1] = { ann = ann, class = ann.returns, runtime = ok and mod or {},
+      label = ('require "%s"'):format(ann.meta), sep = "." }
+  end
+  return list
+end
+
+-- The object classes: { ann, class, runtime, label, sep }, and the kinds
+-- with no class at all (as problems).
+local function objects(anns, dir)
+  local list, problems = {}, {}
+  for name, kind in pairs(runtime_kinds(dir)) do
+    local found
+    for _, ann in ipairs(anns) do
+      for cname, class in pairs(ann.classes) do
+        if cname:lower() == name then
+          found = true
+          list[#list + 1] = { ann = ann, class = class, runtime = entries_of(kind.mt),
+            label = kind.label, sep = ":" }
+        end
+      end
+    end
+    if not found then
+      problems[#problems + 1] = ("missing from types/: a @class for %s (entries: %s)")
+        :format(kind.label, keys(entries_of(kind.mt)))
+    end
+  end
+  table.sort(list, function(a, b) return a.class.name < b.class.name end)
+  table.sort(problems)
+  return list, problems
+end
+
+TestAnnotations = H.suite()
+
+function TestAnnotations:test_files_are_lua_that_luac_parses()
+  for _, name in ipairs(FILES) do
+    local path = TYPES .. "/" .. name
+    local out, status = H.sh("luac5.4 -p " .. H.q(path) .. " 2>&1")
+    lu.assertEquals({ out, status }, { "", 0 }, "luac5.4 -p " .. path)
+    local chunk = assert(loadfile(path))
+    lu.assertIsTable(chunk(), path .. " returns its module table")
+  end
+end
+
+function TestAnnotations:test_files_keep_the_shape_the_reader_knows()
+  local problems = {}
+  for _, ann in ipairs(read_all()) do append(problems, ann.problems) end
+  assert_none(problems)
+  local metas = {}
+  for _, ann in ipairs(read_all()) do metas[#metas + 1] = ann.meta end
+  lu.assertEquals(metas, { "luds", "luds.test", "luds.creds" })
+end
+
+-- Running a definition file gives a table of stubs: the reader saw them all.
+function TestAnnotations:test_reader_sees_every_function_the_file_defines()
+  for _, ann in ipairs(read_all()) do
+    local stubs = assert(loadfile(TYPES .. "/" .. ann.file:match("[^/]+$")))()
+    local defined, read = {}, {}
+    for k, v in pairs(stubs) do if type(v) == "function" then defined[k] = true end end
+    for k, e in pairs(ann.returns.entries) do if e.kind == "function" then read[k] = true end end
+    lu.assertEquals(keys(read), keys(defined), ann.file)
+  end
+end
+
+function TestAnnotations:test_modules_match_the_runtime()
+  local problems = {}
+  for _, m in ipairs(modules(read_all())) do
+    append(problems, L.compare(m.ann, m.class, m.runtime, m.label, m.sep))
+  end
+  assert_none(problems)
+end
+
+function TestAnnotations:test_object_kinds_match_their_metatables()
+  local list, problems = objects(read_all(), self.dir)
+  for _, o in ipairs(list) do
+    append(problems, L.compare(o.ann, o.class, o.runtime, o.label, o.sep))
+  end
+  assert_none(problems)
+  local names = {}
+  for _, o in ipairs(list) do names[#names + 1] = o.class.name end
+  lu.assertEquals(names, { "luds.Channel", "luds.Cond", "luds.Conn", "luds.Event", "luds.Group",
+    "luds.Listener", "luds.PacketConn", "luds.Permit", "luds.Semaphore", "luds.Server",
+    "luds.Task" })
+end
+
+-- A class that narrows another (luds.PacketListener) declares only what
+-- its parent's runtime kind has.
+function TestAnnotations:test_subclasses_declare_only_their_parents_entries()
+  local anns = read_all()
+  local problems, seen = {}, 0
+  local kinds = runtime_kinds(self.dir)
+  for _, ann in ipairs(anns) do
+    for _, class in ipairs(ann.order) do
+      local kind = class.parent and kinds[class.parent:lower()]
+      if kind then
+        seen = seen + 1
+        local runtime = entries_of(kind.mt)
+        for name, e in pairs(class.entries) do
+          if runtime[name] == nil then
+            problems[#problems + 1] = ("stale in %s:%d: %s:%s (not in %s)")
+              :format(ann.file, e.line, class.name, name, kind.label)
+          end
+        end
+      end
+    end
+  end
+  assert_none(problems)
+  lu.assertEquals(seen, 1)
+end
+
+function TestAnnotations:test_options_classes_list_exactly_the_accepted_keys()
+  local anns, problems = read_all(), {}
+  for cname, probes in pairs(PROBES) do
+    local class, ann = L.class(anns, cname)
+    if not class then
+      problems[#problems + 1] = "missing from types/: options class " .. cname
+    else
+      for i, probe in ipairs(probes) do
+        local set, fname = accepted_by(probe, self.dir)
+        if not set then
+          problems[#problems + 1] = ("%s probe %d %s"):format(cname, i, fname)
+        else
+          append(problems, L.compare(ann, class, set, fname .. "'s accepted keys", ".",
+            { names_only = true }))
+        end
+      end
+    end
+  end
+  table.sort(problems)
+  assert_none(problems)
+end
+
+-- Every options check in the C bindings is probed above, so a new function
+-- with options cannot go without its class.
+function TestAnnotations:test_every_options_check_in_c_has_a_probe()
+  local probed = {}
+  for _, probes in pairs(PROBES) do
+    for _, probe in ipairs(probes) do
+      local _, fname = accepted_by(probe, self.dir)
+      probed[fname] = true
+    end
+  end
+  local missing, found = {}, 0
+  local ls = H.sh("ls " .. H.q(H.ROOT .. "/runtime") .. "/*.c")
+  for path in ls:gmatch("[^\n]+") do
+    for fname in assert(H.slurp(path)):gmatch('lsock_checkopts%(L, %d+, [%w_]+, "([%w_]+)"%)') do
+      found = found + 1
+      if not probed[fname] then missing[#missing + 1] = path .. ": " .. fname end
+    end
+  end
+  lu.assertEquals(missing, {}, "options checks with no PROBES entry (and so perhaps no class)")
+  lu.assertEquals(found, 4)
+end
+
+function TestAnnotations:test_record_classes_match_the_tables_returned()
+  local anns, problems = read_all(), {}
+  H.run(function()
+    for cname, probes in pairs(SHAPES) do
+      local class, ann = L.class(anns, cname)
+      if not class then
+        problems[#problems + 1] = "missing from types/: record class " .. cname
+      else
+        for i, probe in ipairs(probes) do
+          local t = probe(self.dir)
+          lu.assertIsTable(t, cname .. " probe " .. i)
+          append(problems, L.compare(ann, class, t, cname .. " probe " .. i .. "'s table", "."))
+        end
+      end
+    end
+  end)
+  table.sort(problems)
+  assert_none(problems)
+end
+
+-- Each class is one of the kinds above, so none goes unchecked.
+function TestAnnotations:test_every_class_is_checked()
+  local anns = read_all()
+  local kinds = runtime_kinds(self.dir)
+  local unchecked = {}
+  for _, ann in ipairs(anns) do
+    for _, class in ipairs(ann.order) do
+      local lower = class.name:lower()
+      if not (class == ann.returns or kinds[lower] or (class.parent and kinds[class.parent:lower()])
+          or PROBES[class.name] or SHAPES[class.name]) then
+        unchecked[#unchecked + 1] = ("%s:%d: %s"):format(ann.file, class.line, class.name)
+      end
+    end
+  end
+  lu.assertEquals(unchecked, {}, "classes the spec does not check: add them to PROBES or SHAPES")
+end
+
+function TestAnnotations:test_every_function_is_described_with_its_parameters()
+  local anns, problems = read_all(), {}
+  for _, m in ipairs(modules(anns)) do
+    append(problems, L.check_docs(m.ann, m.class, m.runtime, m.sep))
+  end
+  local list = objects(anns, self.dir)
+  for _, o in ipairs(list) do append(problems, L.check_docs(o.ann, o.class, o.runtime, o.sep)) end
+  for _, ann in ipairs(anns) do
+    for _, class in ipairs(ann.order) do
+      if class.parent then append(problems, L.check_docs(ann, class, nil, ":")) end
+    end
+  end
+  assert_none(problems)
+end
+
+-- The aliases of networks, signals and task states name exactly the runtime's.
+function TestAnnotations:test_aliases_match_the_runtime()
+  local anns, problems = read_all(), {}
+  local _, body = c_strings("addr.c", "networks")
+  local stream, packet, all = {}, {}, {}
+  for name, kind in body:gmatch('{"(%w+)", AF_%w+, SOCK_(%w+), [01]}') do
+    all[name] = true
+    if kind == "STREAM" then stream[name] = true elseif kind == "DGRAM" then packet[name] = true end
+  end
+  lu.assertTrue(all.unixpacket and not stream.unixpacket and not packet.unixpacket)
+  append(problems, alias_problem(anns, "luds.StreamNetwork", stream, "addr.c (SOCK_STREAM)"))
+  append(problems, alias_problem(anns, "luds.PacketNetwork", packet, "addr.c (SOCK_DGRAM)"))
+  append(problems, alias_problem(anns, "luds.Network", all, "addr.c"))
+  append(problems, alias_problem(anns, "luds.Signal", set_of(c_strings("rt.c", "signal_names")),
+    "rt.c signal_names"))
+  append(problems, alias_problem(anns, "luds.TaskStatus",
+    set_of(c_strings("task.c", "state_names")), "task.c state_names"))
+  assert_none(problems)
+  for n in pairs(L.literals(anns, "luds.StreamNetwork")) do
+    lu.assertEquals(luds.listen(n, "\0"), nil, n) -- EINVAL: the network is accepted
+  end
+  for n in pairs(L.literals(anns, "luds.PacketNetwork")) do
+    lu.assertEquals(luds.listen_packet(n, "\0"), nil, n)
+  end
+  for s in pairs(L.literals(anns, "luds.Signal")) do lu.assertTrue(luds.on_signal(s, nil), s) end
+end
+
+-- The checks fail, naming file, line and entry, on annotations gone stale.
+function TestAnnotations:test_a_missing_or_stale_entry_is_named()
+  local text = assert(H.slurp(TYPES .. "/luds.lua"))
+  local function cut(s, line)
+    local i, j = s:find(line, 1, true)
+    assert(i, line)
+    return s:sub(1, i - 1) .. s:sub(j + 2)
+  end
+  text = cut(text, "function Conn:read_line() end")
+  text = cut(text, "---@field remove_stale? boolean first remove a socket file at the path"
+    .. " that nobody listens on")
+  text = cut(text, "function luds.sleep(seconds) end")
+  text = text:gsub("\nreturn luds", "\n---A stale entry.\nfunction luds.gone() end\nreturn luds")
+  local ann = L.parse(text, "types/luds.lua")
+  assert_none(ann.problems)
+  local problems = L.compare(ann, ann.returns, luds, 'require "luds"', ".")
+  lu.assertEquals(#problems, 2)
+  lu.assertEquals(problems[1],
+    'missing from types/luds.lua: luds.sleep (function in require "luds")')
+  lu.assertStrMatches(problems[2],
+    'stale in types/luds%.lua:%d+: luds%.gone %(not in require "luds"%)')
+  local kinds = runtime_kinds(self.dir)
+  lu.assertEquals(L.compare(ann, ann.classes["luds.Conn"], entries_of(kinds["luds.conn"].mt),
+    kinds["luds.conn"].label, ":"),
+    { "missing from types/luds.lua: luds.Conn:read_line (function in the metatable luds.conn)" })
+  local set, fname = accepted_by(PROBES["luds.ListenOptions"][1], self.dir)
+  lu.assertEquals(L.compare(ann, ann.classes["luds.ListenOptions"], set,
+    fname .. "'s accepted keys", ".", { names_only = true }),
+    { "missing from types/luds.lua: luds.ListenOptions.remove_stale"
+      .. " (key in listen's accepted keys)" })
+end
+
+luds.exit(lu.LuaUnit.run())
