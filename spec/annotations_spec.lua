@@ -375,7 +375,8 @@ function TestAnnotations:test_every_function_is_described_with_its_parameters()
   assert_none(problems)
 end
 
--- The aliases of networks, signals and task states name exactly the runtime's.
+-- The aliases of networks, signals, task states and file types name exactly
+-- the runtime's (the C arrays they come from).
 function TestAnnotations:test_aliases_match_the_runtime()
   local anns, problems = read_all(), {}
   local _, body = c_strings("addr.c", "networks")
@@ -392,6 +393,8 @@ function TestAnnotations:test_aliases_match_the_runtime()
     "rt.c signal_names"))
   append(problems, alias_problem(anns, "luds.TaskStatus",
     set_of(c_strings("task.c", "state_names")), "task.c state_names"))
+  append(problems, alias_problem(anns, "luds.FileType", set_of(c_strings("fsperm.c", "names")),
+    "fsperm.c's type names"))
   assert_none(problems)
   for n in pairs(L.literals(anns, "luds.StreamNetwork")) do
     lu.assertEquals(luds.listen(n, "\0"), nil, n) -- EINVAL: the network is accepted

@@ -161,8 +161,12 @@ local PLAIN = { string = "string", number = "number", integer = "number", boolea
 -- Whether value v fits an annotated field type (plain types and literals only;
 -- anything fancier is not checked).
 local function fits(ftype, v)
-  local lit = ftype:match('^"([^"]*)"$')
-  if lit then return v == lit end
+  local lits, all = {}, true
+  for part in ftype:gmatch("[^|]+") do
+    local lit = part:match('^"([^"]*)"$')
+    if lit then lits[lit] = true else all = false end
+  end
+  if all then return lits[v] == true end
   local want = PLAIN[ftype] or (ftype:match("%[%]$") and "table")
   if not want then return true end
   if ftype == "integer" then return math.type(v) == "integer" end

@@ -43,6 +43,9 @@
 ---What task:status() says.
 ---@alias luds.TaskStatus "ready"|"running"|"waiting"|"done"|"failed"|"cancelled"
 
+---What a path is, as luds.stat says.
+---@alias luds.FileType "socket"|"file"|"directory"|"symlink"|"fifo"|"char"|"block"|"unknown"
+
 ---A luds socket of any kind (a descriptor-holding object).
 ---@alias luds.Socket luds.Listener|luds.Conn|luds.PacketConn
 
@@ -90,7 +93,7 @@
 
 ---What luds.stat says of a path (lstat).
 ---@class luds.Stat
----@field type "socket"|"file"|"directory"|"symlink"|"fifo"|"char"|"block"|string
+---@field type luds.FileType
 ---@field mode string permission bits in octal, e.g. "0660"
 ---@field uid integer
 ---@field gid integer
@@ -383,6 +386,7 @@ function PacketConn:fd() end
 ---@return integer? written
 ---@return string? err
 ---@return luds.ErrorCode? code
+---@return integer? written_before
 function PacketConn:send_fds(data, fds) end
 
 ---One message and the descriptors that came with it (the script owns them); a 3rd value true when

@@ -46,6 +46,7 @@ function T.free_port(host) end
 ---@param network? "unix"|"unixpacket"|"tcp"|"tcp4"
 ---@return luds.Conn client
 ---@return luds.Conn server
+---@overload fun(network: "unixpacket"): luds.PacketConn, luds.PacketConn
 function T.pair(network) end
 
 ---f(...) must return nil, a message and exactly code; returns the message.
