@@ -279,26 +279,28 @@ function TestAnnotations:test_subclasses_declare_only_their_parents_entries()
   lu.assertEquals(seen, 1)
 end
 
-function TestAnnotations:test_options_classes_list_exactly_the_accepted_keys()
+-- Runs check(ann, class, probe, i) for each probe of each class in probes
+-- (PROBES or SHAPES); returns the problems found, sorted.
+local function each_probe(probes, what, check)
   local anns, problems = read_all(), {}
-  for cname, probes in pairs(PROBES) do
+  for cname, list in pairs(probes) do
     local class, ann = L.class(anns, cname)
     if not class then
-      problems[#problems + 1] = "missing from types/: options class " .. cname
+      problems[#problems + 1] = ("missing from types/: %s class %s"):format(what, cname)
     else
-      for i, probe in ipairs(probes) do
-        local set, fname = accepted_by(probe, self.dir)
-        if not set then
-          problems[#problems + 1] = ("%s probe %d %s"):format(cname, i, fname)
-        else
-          append(problems, L.compare(ann, class, set, fname .. "'s accepted keys", ".",
-            { names_only = true }))
-        end
-      end
+      for i, probe in ipairs(list) do append(problems, check(ann, class, probe, i)) end
     end
   end
   table.sort(problems)
-  assert_none(problems)
+  return problems
+end
+
+function TestAnnotations:test_options_classes_list_exactly_the_accepted_keys()
+  assert_none(each_probe(PROBES, "options", function(ann, class, probe, i)
+    local set, fname = accepted_by(probe, self.dir)
+    if not set then return { ("%s probe %d %s"):format(class.name, i, fname) } end
+    return L.compare(ann, class, set, fname .. "'s accepted keys", ".", { names_only = true })
+  end))
 end
 
 -- Every options check in the C bindings is probed above, so a new function
@@ -324,23 +326,13 @@ function TestAnnotations:test_every_options_check_in_c_has_a_probe()
 end
 
 function TestAnnotations:test_record_classes_match_the_tables_returned()
-  local anns, problems = read_all(), {}
   H.run(function()
-    for cname, probes in pairs(SHAPES) do
-      local class, ann = L.class(anns, cname)
-      if not class then
-        problems[#problems + 1] = "missing from types/: record class " .. cname
-      else
-        for i, probe in ipairs(probes) do
-          local t = probe(self.dir)
-          lu.assertIsTable(t, cname .. " probe " .. i)
-          append(problems, L.compare(ann, class, t, cname .. " probe " .. i .. "'s table", "."))
-        end
-      end
-    end
+    assert_none(each_probe(SHAPES, "record", function(ann, class, probe, i)
+      local t = probe(self.dir)
+      lu.assertIsTable(t, class.name .. " probe " .. i)
+      return L.compare(ann, class, t, class.name .. " probe " .. i .. "'s table", ".")
+    end))
   end)
-  table.sort(problems)
-  assert_none(problems)
 end
 
 -- Each class is one of the kinds above, so none goes unchecked.
