@@ -25,6 +25,9 @@ enum {
   LERR_WRITE_TO_CONNECTED = -5022, /* EISCONN, Go's ErrWriteToConnected */
   LERR_CLOSED_CHAN = -5030,        /* CLOSED, for channels */
   LERR_DEADLOCK = -5031,           /* the scheduler: no task can ever run again */
+  LERR_NOT_POLLABLE = -5040,       /* EPERM: wrap of a regular file, a directory, /dev/null */
+  LERR_SIGNALED = -5041,           /* a child process was ended by a signal */
+  LERR_PROCESS_DONE = -5042,       /* ESRCH: a signal for a child already reaped */
 };
 
 /* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */

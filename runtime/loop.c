@@ -171,8 +171,37 @@ static void dispatch(loop *lp) {
   lp->nevents = lp->ievent = 0;
 }
 
+/* Before a wait that would sleep, polls without sleeping for at most
+ * spin_us while the last wait ended soon (within four times that): a peer
+ * answering within microseconds is then met awake, saving the sleep and the
+ * wake-up. An idle loop's waits are long, so it never spins. */
+#define SPIN_RECENT 4
+
+static int spin(loop *lp, int ms) {
+  double start = loop_now(), stop = start + lp->spin_us * 1e-6;
+  if (ms >= 0 && start + ms * 1e-3 < stop)
+    stop = start + ms * 1e-3;
+  int n;
+  do
+    n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, 0);
+  while (n == 0 && loop_now() < stop);
+  return n;
+}
+
+static int wait_events(loop *lp, int ms) {
+  int n = 0;
+  if (ms != 0 && lp->spin_us > 0 && lp->last_wait < lp->spin_us * SPIN_RECENT * 1e-6)
+    n = spin(lp, ms);
+  if (n != 0 || ms == 0)
+    return n;
+  double start = loop_now();
+  n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, ms);
+  lp->last_wait = loop_now() - start;
+  return n;
+}
+
 int loop_poll(loop *lp, double timeout) {
-  int n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, wait_ms(lp, timeout));
+  int n = wait_events(lp, wait_ms(lp, timeout));
   if (n < 0 && errno != EINTR)
     return -errno;
   lp->nevents = n > 0 ? n : 0;
@@ -329,7 +358,13 @@ int loop_init(loop *lp, loop_signal_fn *on_signal) {
     return r;
   }
   ignore_sigpipe();
+  lp->spin_us = LOOP_SPIN_DEFAULT;
+  lp->last_wait = 1;
   return 0;
+}
+
+void loop_set_spin(loop *lp, int us) {
+  lp->spin_us = us < 0 ? 0 : us > LOOP_SPIN_MAX ? LOOP_SPIN_MAX : us;
 }
 
 void loop_free(loop *lp) {

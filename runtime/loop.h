@@ -57,6 +57,8 @@ struct loop {
   int nwatched; /* fds in the interest set, the signalfd included */
   struct epoll_event events[LOOP_MAX_EVENTS];
   int nevents, ievent; /* the batch being dispatched */
+  int spin_us;          /* loop_set_spin; 0: never spin */
+  double last_wait;     /* seconds the last sleeping wait lasted */
 };
 
 int loop_init(loop *lp, loop_signal_fn *on_signal);
@@ -81,6 +83,12 @@ void loop_timer_start(loop *lp, loop_timer *t, double when);
 void loop_timer_stop(loop *lp, loop_timer *t);
 /* Seconds until the earliest timer, 0 if one is due, -1 if there is none. */
 double loop_next_timeout(const loop *lp);
+
+/* How long a loop whose last wait was short polls before it sleeps, in
+ * microseconds (0: never, the default: measured here it cost more than it saved, see README). */
+#define LOOP_SPIN_DEFAULT 0
+#define LOOP_SPIN_MAX 1000
+void loop_set_spin(loop *lp, int us);
 
 /* Waits at most timeout seconds (-1: until a timer or event), dispatches the
  * events and expired timers. Returns the number of events or -errno. */

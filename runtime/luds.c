@@ -66,6 +66,8 @@ int luaopen_luds(lua_State *L) {
   lsock_register(L, rt);
   lpacket_register(L, rt);
   lfdpass_register(L, rt);
+  lfdio_register(L, rt);
+  lproc_register(L, rt);
   lcopy_register(L);
   lchan_register(L, rt);
   lsync_register(L, rt);
@@ -82,6 +84,10 @@ int luaopen_luds(lua_State *L) {
   lua_setfield(L, -3, "serve");
   lua_getfield(L, -1, "server");
   lua_setfield(L, -3, "server");
+  lua_pop(L, 1);
+  require_embedded(L, "luds.proc");
+  lua_getfield(L, -1, "output");
+  lua_setfield(L, -3, "output");
   lua_pop(L, 1);
   return 1;
 }

@@ -45,25 +45,42 @@ local function append(list, more)
   return list
 end
 
--- The entries of metatable mt: its methods, fields and ENTRY_METAMETHODS.
+-- The entries of metatable mt: its methods, fields and ENTRY_METAMETHODS,
+-- and those of its __index: a table, or the tables a C __index function
+-- keeps as upvalues (a process's methods; its fields only a live one shows).
 local function entries_of(mt)
   local t = {}
-  for k, v in pairs(mt) do
-    if type(k) == "string" and (not k:match("^__") or ENTRY_METAMETHODS[k]) then t[k] = v end
+  local function add(from)
+    for k, v in pairs(from) do
+      if type(k) == "string" and (not k:match("^__") or ENTRY_METAMETHODS[k]) then t[k] = v end
+    end
+  end
+  add(mt)
+  local index = rawget(mt, "__index")
+  if type(index) == "table" and index ~= mt then add(index) end
+  if type(index) == "function" and debug.getinfo(index, "S").what == "C" then
+    for i = 1, 255 do
+      local name, v = debug.getupvalue(index, i)
+      if name == nil then break end
+      if type(v) == "table" then add(v) end
+    end
   end
   return t
 end
 
--- One live object of every kind, so that lazily made metatables exist, and
--- what it holds open; returns the objects (closed by the caller).
+-- One live object of every kind, so that lazily made metatables exist;
+-- returns them (the caller closes them) and the server handle. The process
+-- has all three pipes, so that each of its fields is there; it has ended.
 local function live_objects(dir)
   local ln = assert(luds.listen("unix", dir .. "/s.sock"))
   local c = assert(luds.dial("unix", ln:addr()))
   local pln = assert(luds.listen("unixpacket", dir .. "/p.sock"))
   local pc = assert(luds.listen_packet("unixgram", dir .. "/g.sock"))
   local sem = luds.semaphore(1)
-  return { ln, c, assert(ln:accept()), pln, pc, sem:acquire(), luds.group(),
-    luds.spawn(function() end), luds.channel(), luds.event(), luds.cond(), sem },
+  local p = assert(luds.exec({ "true" }, { stdin = "pipe", stdout = "pipe", stderr = "pipe" }))
+  lu.assertEquals(p:wait(5), 0)
+  return { ln, c, assert(ln:accept()), pln, pc, sem:acquire(), luds.group(), p.stdin, p.stdout,
+    p.stderr, p, luds.spawn(function() end), luds.channel(), luds.event(), luds.cond(), sem },
     luds.server(ln, function() end)
 end
 
@@ -77,6 +94,10 @@ local function runtime_kinds(dir)
         and rawget(v, "__name") == k and not INTERNAL[k] then
       kinds[k] = { mt = v, label = "the metatable " .. k }
     end
+  end
+  for _, o in ipairs(objects) do
+    local kind = kinds[getmetatable(o).__name]
+    if kind then kind.object = kind.object or o end
   end
   kinds["luds.server"] = { mt = getmetatable(srv),
     label = "the metatable of luds.server()'s handle" }
@@ -95,14 +116,32 @@ local PROBES = {
   ["luds.DialOptions"] = {
     function(dir) return luds.dial("unix", dir .. "/o.sock", { [BOGUS] = 1 }) end },
   ["luds.SelectOptions"] = { function() return luds.select({}, { [BOGUS] = 1 }) end },
+  ["luds.ExecOptions"] = { function() return luds.exec({ "true" }, { [BOGUS] = 1 }) end },
+  ["luds.OutputOptions"] = { function() return luds.output({ "true" }, { [BOGUS] = 1 }) end },
   ["luds.ServeOptions"] = {
     function() return luds.serve(nil, print, { [BOGUS] = 1 }) end,
     function() return luds.server(nil, print, { [BOGUS] = 1 }) end },
   ["luds.creds.Policy"] = { function() return creds.allow(nil, { [BOGUS] = 1 }) end },
 }
 
+-- What conn:proxied() says of a conn that came through a PROXY listener
+-- with a v2 header carrying addresses and one TLV (type 5, "id").
+local function proxied(dir)
+  local ln <close> = assert(luds.listen("unix", dir .. "/proxy.sock", { proxy = true }))
+  local c <close> = assert(luds.dial("unix", ln:addr()))
+  local body = "\1\2\3\4" .. "\5\6\7\8" .. string.pack(">I2I2", 80, 443) .. "\5\0\2id"
+  assert(c:write("\r\n\r\n\0\r\nQUIT\n\x21\x11" .. string.pack(">I2", #body) .. body))
+  local s <close> = assert(ln:accept())
+  local p = s:proxied()
+  lu.assertEquals({ p.version, p.command, p.net, p.src, p.dst, #p.tlvs },
+    { 2, "PROXY", "tcp4", "1.2.3.4:80", "5.6.7.8:443", 1 })
+  return p
+end
+
 -- Record classes: calls that return a table of that shape.
 local SHAPES = {
+  ["luds.ProxyHeader"] = { proxied },
+  ["luds.ProxyTLV"] = { function(dir) return proxied(dir).tlvs[1] end },
   ["luds.Stat"] = { function(dir) return luds.stat(dir) end },
   ["luds.UserInfo"] = { function() return luds.lookup_user(0) end },
   ["luds.GroupInfo"] = { function() return luds.lookup_group(0) end },
@@ -186,8 +225,12 @@ local function objects(anns, dir)
       for cname, class in pairs(ann.classes) do
         if cname:lower() == name then
           found = true
-          list[#list + 1] = { ann = ann, class = class, runtime = entries_of(kind.mt),
-            label = kind.label, sep = ":" }
+          local runtime = entries_of(kind.mt)
+          for k in pairs(class.entries) do -- fields a C __index gives (a process's pid)
+            if runtime[k] == nil and kind.object then runtime[k] = kind.object[k] end
+          end
+          list[#list + 1] = { ann = ann, class = class, runtime = runtime, label = kind.label,
+            sep = ":" }
         end
       end
     end
@@ -248,10 +291,12 @@ function TestAnnotations:test_object_kinds_match_their_metatables()
   end
   assert_none(problems)
   local names = {}
-  for _, o in ipairs(list) do names[#names + 1] = o.class.name end
-  lu.assertEquals(names, { "luds.Channel", "luds.Cond", "luds.Conn", "luds.Event", "luds.Group",
-    "luds.Listener", "luds.PacketConn", "luds.Permit", "luds.Semaphore", "luds.Server",
-    "luds.Task" })
+  for _, o in ipairs(list) do names[o.class.name] = true end
+  for _, name in ipairs({ "luds.Channel", "luds.Cond", "luds.Conn", "luds.Event", "luds.Group",
+    "luds.Listener", "luds.PacketConn", "luds.Permit", "luds.Process", "luds.Semaphore",
+    "luds.Server", "luds.Task" }) do
+    lu.assertTrue(names[name], name .. " was compared with no runtime kind")
+  end
 end
 
 -- A class that narrows another (luds.PacketListener) declares only what
@@ -313,16 +358,18 @@ function TestAnnotations:test_every_options_check_in_c_has_a_probe()
       probed[fname] = true
     end
   end
-  local missing, found = {}, 0
+  local missing, found = {}, {}
   local ls = H.sh("ls " .. H.q(H.ROOT .. "/runtime") .. "/*.c")
   for path in ls:gmatch("[^\n]+") do
     for fname in assert(H.slurp(path)):gmatch('lsock_checkopts%(L, %d+, [%w_]+, "([%w_]+)"%)') do
-      found = found + 1
+      found[fname] = true
       if not probed[fname] then missing[#missing + 1] = path .. ": " .. fname end
     end
   end
   lu.assertEquals(missing, {}, "options checks with no PROBES entry (and so perhaps no class)")
-  lu.assertEquals(found, 4)
+  for _, fname in ipairs({ "listen", "listen_packet", "dial", "select", "exec" }) do
+    lu.assertTrue(found[fname], "no lsock_checkopts call for " .. fname .. " was found")
+  end
 end
 
 function TestAnnotations:test_record_classes_match_the_tables_returned()

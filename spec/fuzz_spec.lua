@@ -20,7 +20,7 @@ local SEED = 42
 
 -- What a function may return besides a truthy value or the failure triple.
 local RETURNS_FALSE = { wait = true, cancel = true, run = true, try_send = true,
-  try_recv = true, is_set = true, release = true, signal = true }
+  try_recv = true, is_set = true, release = true, signal = true, proxied = true }
 local RETURNS_NOTHING = { sleep = true, __gc = true, __close = true }
 -- What may return nil alone: on_error gives back the previous handler.
 local RETURNS_NIL = { on_error = true }
@@ -32,14 +32,16 @@ local SIG = {
   dial = { "net", "addr", "opts" }, spawn = { "fn", "any", "any" }, sleep = { "seconds" },
   now = {}, run = { "fn", "any" }, chown = { "path", "id", "id" }, chmod = { "path", "mode" },
   stat = { "path" }, lookup_user = { "who" }, lookup_group = { "who" }, user_groups = { "who" },
-  remove_stale = { "path" }, on_error = { "handler" }, tasks = {}, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
+  remove_stale = { "path" }, on_error = { "handler" }, tasks = {}, spin = { "spinus" },
+  exec = { "argv", "execopts" }, output = { "argv", "execopts" }, environ = {},
+  stdin = {}, stdout = {}, stderr = {}, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
   -- Given a real descriptor they would close or adopt one of the fuzzer's
   -- own (as exit would end it), so they only ever get numbers that are not.
   wrap = { "badfd" }, close_fd = { "badfd" }, listeners_from_env = {}, copy = { "conn", "conn" },
   accept = {}, addr = {}, fd = {}, close = {}, set_deadline = { "deadline" },
   read = { "max" }, read_full = { "max" }, read_line = {}, write = { "data" },
   close_write = {}, close_read = {}, local_addr = {}, remote_addr = {},
-  set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {},
+  set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {}, proxied = {},
   read_from = { "max" }, write_to = { "data", "addr" }, send_fds = { "data", "fds" },
   recv_fds = { "max", "max" }, wait = { "seconds" }, cancel = {}, status = {},
   select = { "cases", "selopts" },
@@ -56,7 +58,7 @@ local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "cop
   "event", "group", "listen", "select", "semaphore",
   "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_error",
   "on_signal", "remove_stale", "run", "serve", "server", "sleep", "spawn", "stat", "tasks",
-  "user_groups", "wrap" }
+  "user_groups", "wrap", "exec", "output", "environ", "spin", "stdin", "stdout", "stderr" }
 
 local COORDINATION = { "channels", "events", "conds", "semaphores", "permits", "groups" }
 
@@ -233,12 +235,14 @@ local function fuzz(area, seed, iterations, dir)
   -- these, so that calls get past the check, now and then one of another
   -- function's or a key that is not a string.
   local OPTION_NAMES = {
-    listen = { "backlog", "group", "mode", "owner", "remove_stale" },
-    listen_packet = { "group", "mode", "owner", "passcred", "remove_stale", "unlink_on_close" },
+    listen = { "backlog", "group", "mode", "owner", "proxy", "proxy_timeout", "remove_stale",
+      "reuseport" },
+    listen_packet = { "group", "mode", "owner", "passcred", "remove_stale", "reuseport",
+      "unlink_on_close" },
     dial = { "local_address", "timeout" },
   }
   local ALL_OPTIONS = { "backlog", "group", "local_address", "mode", "owner", "passcred",
-    "remove_stale", "timeout", "unlink_on_close" }
+    "proxy", "proxy_timeout", "remove_stale", "reuseport", "timeout", "unlink_on_close" }
   local any -- every kind of value
   local GEN = {
     net = function() return chance(0.85) and pick(NETS) or pick(STRINGS) end,
@@ -263,6 +267,9 @@ local function fuzz(area, seed, iterations, dir)
         remove_stale = { true, false, 1, "yes" },
         unlink_on_close = { true, false, 0 },
         passcred = { true, false, "yes" },
+        proxy = { true, false, "v1", "v2", "v3", 1 },
+        proxy_timeout = { 0.001, 0.005, 0, -1, 0 / 0, math.huge, "x", 5 },
+        reuseport = { true, false, "yes" },
         timeout = { 0, 0.001, 0.01, -1, 0 / 0, math.huge, 1e308, "x", "0.01" },
         local_address = { "", "@", pick(addresses()), pick(STRINGS), 7 },
       }
@@ -316,6 +323,16 @@ local function fuzz(area, seed, iterations, dir)
     end,
     data = function()
       return pick({ "", "x", "hello\n", MiB, ("y"):rep(65536), ("z"):rep(300000), "\0\0", 42, {} })
+    end,
+    spinus = function() return pick({ 0, 1, 50, 1000, 1001, -1, 0.5, "x", nil }) end,
+    argv = function()
+      return pick({ { "true" }, { "/bin/echo", "x" }, { "no-such-program-luds" }, {}, { "" },
+        { "true", 1 }, { "a\0b" }, { "sh", "-c", "exit 3" } })
+    end,
+    execopts = function()
+      return pick({ nil, {}, { stdout = "pipe" }, { stdin = "null", stdout = "null" },
+        { cwd = "/nonexistent" }, { env = { A = "1" } }, { bogus = 1 }, { timeout = 0.01 },
+        { stderr = "stdout" }, hostile_table() })
     end,
     fds = function() return pick({ {}, { 0 }, { 1, 2 }, { -1 }, { 1e9 }, "x", { "a" } }) end,
   }

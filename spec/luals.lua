@@ -184,7 +184,7 @@ end
 -- value, the metamethods that are not entries already left out). `label`
 -- names the runtime side in messages, `sep` joins class and entry names;
 -- opts.names_only compares the names alone (an options class against the
--- set of keys accepted).
+-- set of keys accepted); otherwise an optional field may be absent.
 function M.compare(ann, class, runtime, label, sep, opts)
   local problems = {}
   local function say(fmt, ...) problems[#problems + 1] = fmt:format(...) end
@@ -203,7 +203,7 @@ function M.compare(ann, class, runtime, label, sep, opts)
     end
   end
   for _, k in ipairs(sorted_keys(class.entries)) do
-    if runtime[k] == nil then
+    if runtime[k] == nil and not (typed and class.entries[k].optional) then
       say("stale in %s:%d: %s%s%s (not in %s)", ann.file, class.entries[k].line, class.name, sep,
         k, label)
     end

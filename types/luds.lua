@@ -61,6 +61,9 @@
 ---@field owner? integer|string the socket file's owner: a uid or a user name
 ---@field group? integer|string the socket file's group: a gid or a group name
 ---@field remove_stale? boolean first remove a socket file at the path that nobody listens on
+---@field reuseport? boolean SO_REUSEPORT: sockets share one address (IP networks only)
+---@field proxy? boolean|"v1"|"v2" read a PROXY protocol header first (true: either version)
+---@field proxy_timeout? number seconds a PROXY header may take to come whole (default 5)
 
 ---Options of luds.listen_packet; any other key raises.
 ---@class luds.ListenPacketOptions
@@ -70,11 +73,35 @@
 ---@field remove_stale? boolean first remove a socket file at the path that nobody listens on
 ---@field unlink_on_close? boolean remove the socket file on close (kept by default)
 ---@field passcred? boolean read_from also gives the sender's { pid, uid, gid } (unix only)
+---@field reuseport? boolean SO_REUSEPORT: sockets share one address (IP networks only)
 
 ---Options of luds.dial; any other key raises.
 ---@class luds.DialOptions
 ---@field timeout? number seconds to wait for the connection; 0 or nil: no timeout; negative raises
 ---@field local_address? string the address to bind before connecting
+
+---Where a child's standard stream goes: "inherit" (default), "null", "pipe" (a stream conn on
+---p.stdin...), a luds socket or an fd; for stderr also "stdout" (2>&1).
+---@alias luds.Stdio "inherit"|"null"|"pipe"|"stdout"|luds.Socket|integer
+
+---Options of luds.exec; any other key raises.
+---@class luds.ExecOptions
+---@field env? table<string, string> the child's whole environment (extend luds.environ())
+---@field cwd? string the directory the child starts in
+---@field stdin? luds.Stdio
+---@field stdout? luds.Stdio
+---@field stderr? luds.Stdio
+---@field extra_fds? (integer|luds.Socket)[] descriptors that become the child's fds 3, 4, ...
+
+---Options of luds.output; any other key raises.
+---@class luds.OutputOptions
+---@field env? table<string, string> the child's whole environment (extend luds.environ())
+---@field cwd? string the directory the child starts in
+---@field stdin? luds.Stdio
+---@field stderr? luds.Stdio default: read into output's second result
+---@field extra_fds? (integer|luds.Socket)[] descriptors that become the child's fds 3, 4, ...
+---@field input? string fed to the child's stdin (not with stdin)
+---@field timeout? number seconds; then the child is killed and output returns TIMEOUT
 
 ---Options of luds.serve and luds.server; any other key raises.
 ---@class luds.ServeOptions
@@ -100,6 +127,20 @@
 ---@field dev integer
 ---@field ino integer
 ---@field size integer
+
+---The PROXY protocol header a conn came with (conn:proxied()).
+---@class luds.ProxyHeader
+---@field version 1|2
+---@field command "PROXY"|"LOCAL"
+---@field net? string the original network: tcp4, tcp6, udp4, udp6, unix or unixgram
+---@field src? string the original client's address
+---@field dst? string the address the client connected to
+---@field tlvs luds.ProxyTLV[] v2 TLVs, raw
+
+---One v2 TLV of a PROXY header (ALPN is type 1, authority 2, unique id 5, ...).
+---@class luds.ProxyTLV
+---@field type integer
+---@field value string
 
 ---A user database entry.
 ---@class luds.UserInfo
@@ -254,6 +295,12 @@ function Conn:set_write_deadline(t) end
 ---@return string? err
 ---@return luds.ErrorCode? code
 function Conn:peer_cred() end
+
+---The PROXY protocol header it came with (a `proxy` listener's conns), false for other conns.
+---@return luds.ProxyHeader|false|nil header
+---@return string? err
+---@return luds.ErrorCode? code
+function Conn:proxied() end
 
 ---The file descriptor (-1 once closed).
 ---@return integer fd
@@ -595,6 +642,34 @@ function Group:__close() end
 ---@return string
 function Group:__tostring() end
 
+---A child process (luds.exec), watched by the loop until it is reaped.
+---@class luds.Process
+---@field pid integer
+---@field stdin luds.Conn? the pipe to its stdin (nil unless "pipe")
+---@field stdout luds.Conn? the pipe from its stdout (nil unless "pipe")
+---@field stderr luds.Conn? the pipe from its stderr (nil unless "pipe")
+local Process = {}
+
+---Waits for it to end: the exit status 0-255; nil, msg, "SIGNALED", signo; the TIMEOUT triple.
+---Any number of tasks may wait; the result stays.
+---@param timeout? number seconds
+---@return integer? status
+---@return string? err
+---@return luds.ErrorCode|"SIGNALED"|nil code
+---@return integer? signo
+function Process:wait(timeout) end
+
+---Sends a signal by name ("TERM", "SIGKILL") or number (default TERM) through its pidfd.
+---@param sig? string|integer
+---@return true? ok
+---@return string? err
+---@return luds.ErrorCode? code
+function Process:kill(sig) end
+
+---`process 1234 sleep (running)`, `(exit 0)`, `(signal 9)`.
+---@return string
+function Process:__tostring() end
+
 ---A server handle (luds.server), like Go's http.Server.
 ---@class luds.Server
 local Server = {}
@@ -646,8 +721,8 @@ function luds.listen_packet(network, address, opts) end
 ---@overload fun(network: luds.PacketNetwork|"unixpacket", address: string, opts?: luds.DialOptions): luds.PacketConn?, string?, luds.ErrorCode?
 function luds.dial(network, address, opts) end
 
----A listener, conn or packet conn that takes over fd (its network told by the socket); on failure
----fd stays the caller's.
+---A listener, conn or packet conn that takes over fd (its network told by the socket; a pipe,
+---FIFO, terminal or character device is a stream conn); on failure fd stays the caller's.
 ---@param fd integer
 ---@return luds.Socket? socket
 ---@return string? err
@@ -677,6 +752,49 @@ function luds.copy(dst, src) end
 ---@return luds.ErrorCode? code
 function luds.close_fd(fd) end
 
+---Starts argv[1] (searched in PATH without a slash) with argv[2..], never through a shell.
+---@param argv string[]
+---@param opts? luds.ExecOptions
+---@return luds.Process? process
+---@return string? err
+---@return luds.ErrorCode? code
+function luds.exec(argv, opts) end
+
+---Runs argv to its end, reading stdout and stderr concurrently (Go's Output): stdout, stderr,
+---status; or the failures of exec and wait.
+---@param argv string[]
+---@param opts? luds.OutputOptions
+---@return string? stdout
+---@return string? stderr_or_err
+---@return integer|luds.ErrorCode|"SIGNALED"|nil status_or_code
+---@return integer? signo
+function luds.output(argv, opts) end
+
+---This process's environment as a table.
+---@return table<string, string>
+function luds.environ() end
+
+---A stream conn on this process's fd 0, read without blocking the loop; closing it leaves fd 0
+---open.
+---@return luds.Conn? conn
+---@return string? err
+---@return luds.ErrorCode? code
+function luds.stdin() end
+
+---A stream conn on this process's fd 1, written without blocking the loop; closing it leaves fd 1
+---open.
+---@return luds.Conn? conn
+---@return string? err
+---@return luds.ErrorCode? code
+function luds.stdout() end
+
+---A stream conn on this process's fd 2, written without blocking the loop; closing it leaves fd 2
+---open.
+---@return luds.Conn? conn
+---@return string? err
+---@return luds.ErrorCode? code
+function luds.stderr() end
+
 ---A new task running fn(...); it starts on the next scheduler pass.
 ---@param fn function
 ---@param ... any
@@ -686,6 +804,12 @@ function luds.spawn(fn, ...) end
 ---Suspends the task for seconds; luds.sleep(0) lets the others run.
 ---@param seconds number
 function luds.sleep(seconds) end
+
+---How long the loop polls before it sleeps while recent waits were short, in microseconds (0 to
+---1000; 0, the default: never); returns the setting before. LUDS_SPIN_US sets it at start.
+---@param microseconds? integer
+---@return integer before
+function luds.spin(microseconds) end
 
 ---Monotonic seconds (the clock of deadlines).
 ---@return number
