@@ -163,15 +163,17 @@ valgrind: test-deps
 lint:
 	@! grep -l 'include <l\(ua\|auxlib\|ualib\)\.h>' runtime/loop.[ch] runtime/sock.[ch] \
 	  runtime/addr.[ch] runtime/fsperm.[ch] runtime/proxyproto.[ch] runtime/proc.[ch] \
-	  runtime/fdio.[ch] \
+	  runtime/fdio.[ch] runtime/worker.[ch] \
 	  || (echo "lint: Lua header in the OS layer" && false)
 	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/rt.c runtime/luds.c runtime/main.c \
 	  | grep -v 'runtime/loop.c' || (echo "lint: epoll used outside loop.c" && false)
 
-# Then the channel columns (mk/chan.mk): luds against Go in the same run.
+# Then the channel columns (mk/chan.mk): luds against Go in the same run,
+# and the workers' columns (mk/workers.mk): 1 worker against N, and a reload.
 bench: all
 	bash bench/bench.sh
 	@$(MAKE) -s bench-chan
+	@$(MAKE) -s bench-workers
 
 clean:
 	rm -rf $(BUILD)

@@ -249,6 +249,7 @@ int lfdpass_wrap(lua_State *L, runtime *rt, int fd, const char *op) {
   const char *mt = kind.listening ? LISTENER_MT : kind.type == SOCK_STREAM ? CONN_MT : PACKET_MT;
   lsock *s = lsock_new(L, rt, net, mt);
   lsock_attach(s, fd);
+  s->adopted = 1;
   s->passcred = kind.type == SOCK_SEQPACKET && sock_passcred(fd) == 0;
   s->creds = kind.type == SOCK_DGRAM && kind.family == AF_UNIX && kind.passcred;
   addr peer;

@@ -25,30 +25,46 @@ static int ctl(loop *lp, int op, loop_io *io, unsigned events) {
   return epoll_ctl(lp->epfd, op, io->fd, &ev) < 0 ? -errno : 0;
 }
 
+/* Watches only `keep`; an fd watched for nothing is removed, or a hung-up
+ * socket nobody reads would be reported on every poll. An exclusive fd
+ * cannot be modified: it is removed, then added again. */
+static void narrow(loop *lp, loop_io *io, unsigned keep) {
+  if (!(keep & ~LOOP_EXCLUSIVE))
+    keep = 0;
+  if (keep == io->armed)
+    return;
+  if (keep && !(io->armed & LOOP_EXCLUSIVE)) {
+    ctl(lp, EPOLL_CTL_MOD, io, keep);
+    io->armed = keep;
+    return;
+  }
+  ctl(lp, EPOLL_CTL_DEL, io, 0);
+  lp->nwatched--;
+  io->armed = 0;
+  if (keep)
+    loop_arm(lp, io, keep);
+}
+
 int loop_arm(loop *lp, loop_io *io, unsigned events) {
-  if ((io->armed & events) == events)
+  unsigned want = io->armed | events;
+  if (want == io->armed)
     return 0;
-  int op = io->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  int r = ctl(lp, op, io, io->armed | events);
+  if (io->armed && (want & LOOP_EXCLUSIVE))
+    narrow(lp, io, 0);
+  int r = ctl(lp, io->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, io, want);
   if (r == 0) {
     lp->nwatched += !io->armed;
-    io->armed |= events;
+    io->armed = want;
   }
   return r;
 }
 
-/* Watches only `keep`; an fd watched for nothing is removed, or a hung-up
- * socket nobody reads would be reported on every poll. */
-static void narrow(loop *lp, loop_io *io, unsigned keep) {
-  if (keep == io->armed)
-    return;
-  if (keep == 0) {
-    ctl(lp, EPOLL_CTL_DEL, io, 0);
-    lp->nwatched--;
-  }
-  else
-    ctl(lp, EPOLL_CTL_MOD, io, keep);
-  io->armed = keep;
+/* After an event on an exclusive fd that stays watched: to the back of the
+ * kernel's queue of loops waiting for it (see LOOP_EXCLUSIVE). */
+static void requeue(loop *lp, loop_io *io) {
+  unsigned armed = io->armed;
+  narrow(lp, io, 0);
+  loop_arm(lp, io, armed);
 }
 
 void loop_forget(loop *lp, loop_io *io) {
@@ -167,6 +183,8 @@ static void dispatch(loop *lp) {
     unsigned idle = io->fn(io, ev->events);
     if (idle & io->armed)
       narrow(lp, io, io->armed & ~idle);
+    else if (io->armed & LOOP_EXCLUSIVE)
+      requeue(lp, io);
   }
   lp->nevents = lp->ievent = 0;
 }

@@ -12,6 +12,13 @@
 #define LOOP_IN EPOLLIN
 #define LOOP_OUT EPOLLOUT
 #define LOOP_HUP (EPOLLERR | EPOLLHUP) /* always reported: wakes both sides */
+/* With LOOP_IN, for an fd that other processes watch too (a listener shared
+ * by workers): each event wakes one of the loops waiting for it, not all.
+ * The kernel takes it only when an fd is added, never changed, so the loop
+ * re-adds such an fd where it would change it, and after each event it
+ * reports, which puts this loop at the back of the kernel's queue: wake-ups
+ * go round-robin rather than always to the first loop that asked. */
+#define LOOP_EXCLUSIVE EPOLLEXCLUSIVE
 #define LOOP_MAX_EVENTS 256
 
 typedef struct loop_io loop_io;
@@ -65,7 +72,8 @@ int loop_init(loop *lp, loop_signal_fn *on_signal);
 void loop_free(loop *lp);
 double loop_now(void);
 
-/* Adds events to what the loop watches for io; returns 0 or -errno. */
+/* Adds events (LOOP_IN, LOOP_OUT, LOOP_EXCLUSIVE) to what the loop watches
+ * for io; returns 0 or -errno. */
 int loop_arm(loop *lp, loop_io *io, unsigned events);
 /* Stops watching io and drops its events still pending in this batch; call
  * it before closing io->fd. */

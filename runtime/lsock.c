@@ -162,7 +162,7 @@ int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op
 
 int lsock_wait(lua_State *L, lsock *s, unsigned dir, lua_KContext ctx, lua_KFunction k) {
   task *t = task_running(L, s->rt);
-  int r = loop_arm(&s->rt->lp, &s->io, dir);
+  int r = loop_arm(&s->rt->lp, &s->io, dir | s->share);
   if (r < 0)
     return lsock_fail(L, s, dir == LOOP_IN ? "read" : "write", r);
   task **slot = dir == LOOP_IN ? &s->reader : &s->writer;

@@ -28,6 +28,10 @@ typedef struct lsock {
   unsigned char blocking;  /* O_NONBLOCK was cleared for a child that shares it
                               (lproc.c): reads and writes still pass MSG_DONTWAIT,
                               but luds.copy must not splice it */
+  unsigned char adopted;   /* luds.wrap'd or passed: the socket may be
+                              another process's too (a service manager's) */
+  unsigned share;          /* LOOP_EXCLUSIVE: a listener other processes
+                              accept from too (workers); else 0 */
   const addr_net *net;
   runtime *rt;
   loop_io io;
@@ -158,5 +162,8 @@ int lfdio_wrap(lua_State *L, runtime *rt, int fd, const char *op);
  * engine and environ (lproc.c). */
 void lfdio_register(lua_State *L, runtime *rt);
 void lproc_register(lua_State *L, runtime *rt);
+/* Adds luds.worker to the table on top and makes the private module
+ * "luds.workerproc" that luds.workers supervises with (lworker.c). */
+void lworker_register(lua_State *L, runtime *rt);
 
 #endif

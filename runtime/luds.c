@@ -73,6 +73,7 @@ int luaopen_luds(lua_State *L) {
   lsync_register(L, rt);
   lgroup_register(L, rt);
   lfsperm_register(L);
+  lworker_register(L, rt);
   lua_pushliteral(L, LUDS_VERSION);
   lua_setfield(L, -2, "version");
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -88,6 +89,10 @@ int luaopen_luds(lua_State *L) {
   require_embedded(L, "luds.proc");
   lua_getfield(L, -1, "output");
   lua_setfield(L, -3, "output");
+  lua_pop(L, 1);
+  require_embedded(L, "luds.workers");
+  lua_getfield(L, -1, "workers");
+  lua_setfield(L, -3, "workers");
   lua_pop(L, 1);
   return 1;
 }

@@ -19,6 +19,13 @@ local FILES = { "luds.lua", "luds.test.lua", "luds.creds.lua" }
 local INTERNAL = {
   ["luds.copy"] = "the state of a running luds.copy",
   ["luds.group.child"] = "the token a group child holds",
+  ["luds.worker_process"] = "a worker as the supervisor (lua/luds/workers.lua) holds it",
+}
+
+-- Lua modules (lua/luds/) with no definition file of their own: each
+-- function they export is luds's own (annotated there), or they are internal.
+local INTERNAL_MODULES = {
+  ["luds.testrunner"] = "the `luds test` runner, reached through luds.test's main",
 }
 
 -- Metamethods a script uses on objects (`<close>`, `#`, tostring), so they are
@@ -125,6 +132,7 @@ local PROBES = {
   ["luds.SelectOptions"] = { function() return luds.select({}, { [BOGUS] = 1 }) end },
   ["luds.ExecOptions"] = { function() return luds.exec({ "true" }, { [BOGUS] = 1 }) end },
   ["luds.OutputOptions"] = { function() return luds.output({ "true" }, { [BOGUS] = 1 }) end },
+  ["luds.WorkersOptions"] = { function() return luds.workers({ [BOGUS] = 1 }) end },
   ["luds.ServeOptions"] = {
     function() return luds.serve(nil, print, { [BOGUS] = 1 }) end,
     function() return luds.server(nil, print, { [BOGUS] = 1 }) end },
@@ -145,8 +153,21 @@ local function proxied(dir)
   return p
 end
 
+-- What luds.worker() says in a process that is a worker (LUDS_WORKER names
+-- it, with its own pid: sh execs env, which execs luds, all one pid).
+local function worker_info()
+  local out = H.sh(("exec env LUDS_WORKER=\"1 2 3 4 -1 $$\" %s -e %s"):format(H.q(H.LUDS),
+    H.q('for k, v in pairs(require("luds").worker()) do print(k .. "=" .. v) end')))
+  local t = {}
+  for k, v in out:gmatch("([%w_]+)=(%-?%d+)") do t[k] = math.tointeger(tonumber(v)) end
+  lu.assertEquals(t, { index = 1, count = 2, generation = 3, supervisor = 4 })
+  lu.assertNil(luds.worker()) -- this process is no worker
+  return t
+end
+
 -- Record classes: calls that return a table of that shape.
 local SHAPES = {
+  ["luds.WorkerInfo"] = { worker_info },
   ["luds.ProxyHeader"] = { proxied },
   ["luds.ProxyTLV"] = { function(dir) return proxied(dir).tlvs[1] end },
   ["luds.Stat"] = { function(dir) return luds.stat(dir) end },
@@ -466,6 +487,27 @@ local function caused(base, ann, check)
     if not had[p:gsub(":%d+:", ":")] then new[#new + 1] = p end
   end
   return new
+end
+
+-- Every module under lua/luds/ has its own definition file, exports only
+-- luds's own functions (re-exported: luds.serve is luds.server's serve), or
+-- is internal.
+function TestAnnotations:test_every_lua_module_is_annotated()
+  local metas, problems = {}, {}
+  for _, ann in ipairs(read_all()) do metas[ann.meta] = true end
+  for base in H.sh("ls " .. H.q(H.ROOT .. "/lua/luds")):gmatch("([%w_]+)%.lua\n") do
+    local name = "luds." .. base
+    if not (metas[name] or INTERNAL_MODULES[name]) then
+      for k, v in pairs(require(name)) do
+        if luds[k] ~= v then
+          problems[#problems + 1] = ("lua/luds/%s.lua: %s.%s is not luds.%s: %s needs"
+            .. " types/%s.lua (or a place in INTERNAL_MODULES)")
+            :format(base, name, k, k, name, name)
+        end
+      end
+    end
+  end
+  assert_none(problems)
 end
 
 -- The checks fail, naming file, line and entry, on annotations gone stale.

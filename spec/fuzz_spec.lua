@@ -22,8 +22,9 @@ local SEED = 42
 local RETURNS_FALSE = { wait = true, cancel = true, run = true, try_send = true,
   try_recv = true, is_set = true, release = true, signal = true, proxied = true }
 local RETURNS_NOTHING = { sleep = true, __gc = true, __close = true }
--- What may return nil alone: on_error gives back the previous handler.
-local RETURNS_NIL = { on_error = true }
+-- What may return nil alone: on_error gives back the previous handler;
+-- worker says this is no worker process.
+local RETURNS_NIL = { on_error = true, worker = true }
 
 -- Argument kinds of each function, for the calls that are well-typed enough
 -- to get past the argument checks. Unknown names get random arguments.
@@ -37,7 +38,9 @@ local SIG = {
   stdin = {}, stdout = {}, stderr = {}, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
   -- Given a real descriptor they would close or adopt one of the fuzzer's
   -- own (as exit would end it), so they only ever get numbers that are not.
-  wrap = { "badfd" }, close_fd = { "badfd" }, listeners_from_env = {}, copy = { "conn", "conn" },
+  wrap = { "badfd" }, close_fd = { "badfd" },
+  -- A listen that fails, or workers would be started (as exit would end it).
+  worker = {}, workers = { "workers_opts" }, listeners_from_env = {}, copy = { "conn", "conn" },
   accept = {}, addr = {}, fd = {}, close = {}, set_deadline = { "deadline" },
   read = { "max" }, read_full = { "max" }, read_line = {}, write = { "data" },
   close_write = {}, close_read = {}, local_addr = {}, remote_addr = {},
@@ -52,13 +55,14 @@ local SIG = {
 }
 
 -- Functions that only ever get arguments of their signature (see SIG).
-local GUARDED = { wrap = true, close_fd = true }
+local GUARDED = { wrap = true, close_fd = true, workers = true }
 
 local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "copy", "dial",
   "event", "group", "listen", "select", "semaphore",
   "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_error",
   "on_signal", "remove_stale", "run", "serve", "server", "sleep", "spawn", "stat", "tasks",
-  "user_groups", "wrap", "exec", "output", "environ", "spin", "stdin", "stdout", "stderr" }
+  "user_groups", "wrap", "exec", "output", "environ", "spin", "stdin", "stdout", "stderr",
+  "worker", "workers" }
 
 local COORDINATION = { "channels", "events", "conds", "semaphores", "permits", "groups" }
 
@@ -348,6 +352,13 @@ local function fuzz(area, seed, iterations, dir)
     return pick(pool.all)
   end
   GEN.any = any
+  GEN.workers_opts = function() -- always a failing listen: never a supervisor
+    local o = { listen = function() return nil, "listen: fuzzed", "EINVAL" end }
+    for _, k in ipairs({ "n", "drain", "serve", "start_timeout" }) do
+      if chance(0.3) then o[k] = any() end
+    end
+    return o
+  end
 
   -- The functions of the area: name, function, and the list its self comes
   -- from (nil for module functions).

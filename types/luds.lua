@@ -103,6 +103,14 @@
 ---@field input? string fed to the child's stdin (not with stdin)
 ---@field timeout? number seconds; then the child is killed and output returns TIMEOUT
 
+---Options of luds.workers; any other key raises.
+---@class luds.WorkersOptions
+---@field listen fun(): (luds.Listener|luds.PacketConn)[] the listeners (supervisor only, once)
+---@field n? integer how many workers, 1 to 1024 (default: LUDS_WORKERS, else one per CPU)
+---@field serve? fun(conn: luds.Conn) each worker runs luds.server on every listener with it
+---@field drain? number seconds a worker may drain after SIGTERM (default 10)
+---@field start_timeout? number seconds a reload waits for the new workers (default 10)
+
 ---Options of luds.serve and luds.server; any other key raises.
 ---@class luds.ServeOptions
 ---@field max_conns? integer accept waits while that many handlers run
@@ -141,6 +149,13 @@
 ---@class luds.ProxyTLV
 ---@field type integer
 ---@field value string
+
+---Who this worker is (luds.worker()).
+---@class luds.WorkerInfo
+---@field index integer 1 to count
+---@field count integer how many workers
+---@field generation integer 1, then one more per reload (SIGHUP)
+---@field supervisor integer the supervisor's pid
 
 ---A user database entry.
 ---@class luds.UserInfo
@@ -794,6 +809,19 @@ function luds.stdout() end
 ---@return string? err
 ---@return luds.ErrorCode? code
 function luds.stderr() end
+
+---Runs the server on every core: in the supervisor it supervises N workers until stopped, then
+---exits (or returns the failure of listen); in a worker it returns who it is and its listeners
+---(or serves them for ever with opts.serve).
+---@param opts luds.WorkersOptions
+---@return luds.WorkerInfo? worker
+---@return (luds.Listener|luds.PacketConn)[]|string|nil listeners_or_err
+---@return luds.ErrorCode? code
+function luds.workers(opts) end
+
+---In a worker: who it is; elsewhere nil.
+---@return luds.WorkerInfo?
+function luds.worker() end
 
 ---A new task running fn(...); it starts on the next scheduler pass.
 ---@param fn function
