@@ -28,6 +28,8 @@ INCDIR := $(PREFIX)/include
 MANDIR := $(PREFIX)/share/man/man1
 EXDIR := $(PREFIX)/share/luds/examples
 EXAMPLES := $(wildcard examples/*.lua) $(wildcard examples/systemd/*)
+TYPESDIR := $(PREFIX)/share/luds/types
+TYPES := $(wildcard types/*.lua)
 LUA_CMOD ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
 LUA_LMOD ?= $(PREFIX)/share/lua/$(LUA_VERSION)
 
@@ -106,6 +108,8 @@ install: all
 	install -d $(DESTDIR)$(EXDIR)/systemd
 	install -m 644 $(filter-out examples/systemd/%,$(EXAMPLES)) $(DESTDIR)$(EXDIR)/
 	install -m 644 $(filter examples/systemd/%,$(EXAMPLES)) $(DESTDIR)$(EXDIR)/systemd/
+	install -d $(DESTDIR)$(TYPESDIR)
+	install -m 644 $(TYPES) $(DESTDIR)$(TYPESDIR)/
 
 # What luarocks installs (luds-scm-1.rockspec): the module, the Lua modules
 # and the binary, into the directories luarocks names.
@@ -121,9 +125,9 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/libluds.so $(DESTDIR)$(INCDIR)/luds.h \
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc $(DESTDIR)$(MANDIR)/luds.1 \
 	  $(DESTDIR)$(LUA_CMOD)/luds.so $(LUA_MODULES:lua/luds/%=$(DESTDIR)$(LUA_LMOD)/luds/%) \
-	  $(EXAMPLES:examples/%=$(DESTDIR)$(EXDIR)/%)
+	  $(EXAMPLES:examples/%=$(DESTDIR)$(EXDIR)/%) $(TYPES:types/%=$(DESTDIR)$(TYPESDIR)/%)
 	-rmdir $(DESTDIR)$(LUA_LMOD)/luds $(DESTDIR)$(EXDIR)/systemd $(DESTDIR)$(EXDIR) \
-	  $(DESTDIR)$(PREFIX)/share/luds 2>/dev/null
+	  $(DESTDIR)$(TYPESDIR) $(DESTDIR)$(PREFIX)/share/luds 2>/dev/null
 
 # Installs into a scratch DESTDIR, builds a host against it with pkg-config,
 # runs it and the module under a stock lua5.4, then uninstalls.

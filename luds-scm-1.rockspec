@@ -20,6 +20,7 @@ build = {
    type = "make",
    build_target = "all",
    install_target = "rock-install",
+   copy_directories = { "doc", "types" },
    install_variables = {
       LUA_CMOD = "$(LIBDIR)",
       LUA_LMOD = "$(LUADIR)",

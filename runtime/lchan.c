@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lerror.h"
+#include "lsock.h"
 #include "lsync.h"
 
 #define CHAN_MT "luds.channel"
@@ -571,6 +572,8 @@ static int l_select(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TTABLE);
+  static const char *const accepted[] = {"default", "timeout", NULL};
+  lsock_checkopts(L, 2, accepted, "select");
   double deadline = 0;
   int dflt = 0;
   lua_settop(L, 2);

@@ -1,4 +1,4 @@
-/* Options tables of listen, listen_packet and dial: every key must be one
+/* Options tables of listen, listen_packet, dial and select: every key must be one
  * the function accepts (a typo such as `mdoe` must never pass silently, it
  * could leave a socket wider open than asked), and each value is read with
  * its type checked. */

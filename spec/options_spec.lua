@@ -102,6 +102,23 @@ function TestUnknownOptions:test_raises_before_any_descriptor()
   lu.assertEquals(H.fd_count(), before)
 end
 
+-- luds.select's options are checked the same way: a misspelt `timout`
+-- used to leave a select waiting forever instead of for its timeout.
+function TestUnknownOptions:test_select_options()
+  local ch = luds.channel(1)
+  for _, c in ipairs({
+    { { timout = 0.01 }, unknown("timout") },
+    { { default = true, defualt = true }, unknown("defualt") },
+    { { true }, "option names must be strings, not number" },
+  }) do
+    local ok, err = pcall(luds.select, { { "recv", ch } }, c[1])
+    lu.assertFalse(ok)
+    lu.assertEquals(err,
+      ("bad argument #2 to 'select' (%s; accepted: default, timeout)"):format(c[2]))
+  end
+  lu.assertEquals({ luds.select({ { "recv", ch } }, { default = true, timeout = 1 }) }, { 0 })
+end
+
 TestValidOptions = H.suite()
 
 -- Every accepted option together still works.

@@ -2,8 +2,8 @@
 # Checks `make install` end to end: installs into a scratch DESTDIR, compiles a
 # host with `pkg-config --cflags --libs luds`, runs it against the installed
 # shared library, loads the installed module in a stock lua5.4, checks the
-# examples and their systemd units, then checks that `make uninstall` leaves
-# no file behind. Prints one line per check.
+# examples, their systemd units and the LuaLS definitions, then checks that
+# `make uninstall` leaves no file behind. Prints one line per check.
 set -eu
 checks=0
 ok() { echo "check-install: $*"; checks=$((checks + 1)); }
@@ -51,6 +51,13 @@ script=$(sed -n 's|^ExecStart=[^ ]* ||p' "$unit")
 [ "$(sed -n 's|^ExecStart=\([^ ]*\) .*|\1|p' "$unit")" = "$prefix/bin/luds" ] &&
   [ -s "$dest$script" ] && "$root/bin/luds" -e "assert(loadfile('$dest$script'))" &&
   ok "examples installed; luds-echo.service names $script"
+# The LuaLS definitions, as in types/, and Lua that luac5.4 parses.
+for f in types/*.lua; do
+  installed=$root/share/luds/types/${f#types/}
+  cmp -s "$f" "$installed" || { echo "check-install: $installed differs from $f" >&2; exit 1; }
+  luac5.4 -p "$installed"
+done
+ok "LuaLS definitions installed in $prefix/share/luds/types: $(cd "$root/share/luds/types" && echo *)"
 # The rockspec, through Debian's luarocks, offline, into a scratch tree.
 tree="$dest/rocks"
 luarocks --lua-version=5.4 make --tree="$tree" luds-scm-1.rockspec >"$dest/rock.log" 2>&1 ||
@@ -58,6 +65,9 @@ luarocks --lua-version=5.4 make --tree="$tree" luds-scm-1.rockspec >"$dest/rock.
 [ "$(LUA_CPATH="$tree/lib/lua/5.4/?.so" lua5.4 -e 'local l = require "luds"
   print(select(2, l.run(function() l.sleep(0.001) return "rock" end)))')" = rock ] &&
   ok "luarocks make installed a working rock"
+rocktypes=$tree/lib/luarocks/rocks-5.4/luds/scm-1/types
+[ -s "$rocktypes/luds.lua" ] || { echo "check-install: no LuaLS definitions in $rocktypes" >&2; exit 1; }
+ok "the rock carries the LuaLS definitions in lib/luarocks/rocks-5.4/luds/scm-1/types"
 rm -rf "$tree" "$dest/rock.log"
 
 make -s uninstall DESTDIR="$dest" PREFIX="$prefix" >/dev/null
