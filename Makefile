@@ -5,7 +5,7 @@ BUILD ?= build
 OPT ?= -O2 -g
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
-CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) \
+CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -pthread $(OPT) \
   -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
   -MMD -MP $(LUA_CFLAGS) -Iruntime
 LUAC ?= lua5.4
@@ -57,8 +57,10 @@ $(BUILD)/luds: $(BUILD)/obj/main.o $(BUILD)/libluds.a
 	$(CC) $(CFLAGS) -rdynamic $^ $(LUA_LIBS) -lm -ldl -o $@
 
 # The loadable module links no liblua: the lua5.4 that loads it provides it.
+# -z nodelete: lua_close dlcloses it, and a worker thread left inside a slow
+# lookup (workpool.h) still has code of it to return to.
 $(BUILD)/luds.so: $(LIB_OBJ)
-	$(CC) $(CFLAGS) -shared $^ -o $@
+	$(CC) $(CFLAGS) -shared -Wl,-z,nodelete $^ -o $@
 
 # The shared library for embedding hosts; it needs liblua, as a host does.
 $(BUILD)/$(SONAME): $(LIB_OBJ)
@@ -154,7 +156,8 @@ valgrind: test-deps
 # the bindings free of epoll (they name readiness through loop.h).
 lint:
 	@! grep -l 'include <l\(ua\|auxlib\|ualib\)\.h>' runtime/loop.[ch] runtime/sock.[ch] \
-	  runtime/addr.[ch] runtime/fsperm.[ch] || (echo "lint: Lua header in the OS layer" && false)
+	  runtime/addr.[ch] runtime/fsperm.[ch] runtime/workpool.[ch] runtime/resolve.[ch] \
+	  || (echo "lint: Lua header in the OS layer" && false)
 	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/luds.c runtime/main.c \
 	  | grep -v 'runtime/loop.c' || (echo "lint: epoll used outside loop.c" && false)
 

@@ -109,7 +109,7 @@ static void fuzz_parse(const addr_net *net, const char *s, size_t len) {
   int r = addr_parse(net, s, len, &a, &why);
   if (r != 0) {
     CHECK(r < 0);
-    CHECK(r != -EINVAL || (why > ADDR_MALFORMED && why <= ADDR_BAD_HOST)); /* a reason */
+    CHECK(r != -EINVAL || (why > ADDR_MALFORMED && why <= ADDR_NAME)); /* a reason */
     return;
   }
   CHECK(a.len > 0 && a.len <= sizeof a.ss);

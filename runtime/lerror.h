@@ -20,11 +20,17 @@ enum {
   LERR_V6_BRACKETS = -5012,
   LERR_BAD_PORT = -5013,
   LERR_BAD_HOST = -5014,
+  LERR_WRONG_FAMILY = -5015,
+  LERR_NAME = -5016, /* EINVAL: a host or service name where only numbers go */
   LERR_REPLACED = -5020,       /* EEXIST: the new socket file was swapped before chown/chmod */
   LERR_NO_SOCKET_FILE = -5021, /* EINVAL: mode/owner/group on an address with no file */
   LERR_WRITE_TO_CONNECTED = -5022, /* EISCONN, Go's ErrWriteToConnected */
   LERR_CLOSED_CHAN = -5030,        /* CLOSED, for channels */
   LERR_DEADLOCK = -5031,           /* the scheduler: no task can ever run again */
+  LERR_NOT_FOUND = -5040, /* resolve.h's failures, the same numbers (lresolve.c checks) */
+  LERR_UNKNOWN_PORT = -5041,
+  LERR_LOOKUP_AGAIN = -5042,
+  LERR_LOOKUP_FAIL = -5043,
 };
 
 /* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */

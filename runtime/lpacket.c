@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include "lerror.h"
+#include "lresolve.h"
+#include "lwork.h"
 #include "lsock.h"
 #include "sock.h"
 
@@ -149,6 +151,26 @@ static int p_write_to(lua_State *L) {
   return send_k(L, LUA_OK, 0);
 }
 
+/* Binds packet conn s (at 4) to a (when r is 0); the box of a name's
+ * lookup, at 5 if any, goes. */
+static int bind_at(lua_State *L, lsock *s, const addr *a, int r, int own) {
+  if (r == 0)
+    r = lsock_bind(L, s, a, 3, own);
+  lwork_done(L, 5);
+  lua_settop(L, 4);
+  if (r == 0)
+    return 1;
+  lsock_shut(s);
+  return lerror_push_at(L, "listen", s->net->name, 2, r);
+}
+
+static int listen_named_k(lua_State *L, int status, lua_KContext ctx) {
+  addr a;
+  (void)status;
+  int r = lresolve_listen_addr(L, 5, &a);
+  return bind_at(L, lua_touserdata(L, 4), &a, r, (int)ctx);
+}
+
 /* luds.listen_packet(network, address [, opts]) -> packet conn | nil, msg,
  * code; raises for an opts key it does not accept (below) */
 static int l_listen_packet(lua_State *L) {
@@ -172,12 +194,9 @@ static int l_listen_packet(lua_State *L) {
   s->creds = (unsigned char)creds;
   addr a;
   int r = lsock_addr(L, 2, net, &a);
-  if (r == 0)
-    r = lsock_bind(L, s, &a, 3, own);
-  if (r == 0)
-    return 1;
-  lsock_shut(s);
-  return lerror_push_at(L, "listen", net->name, 2, r);
+  if (r == LERR_NAME) /* a host or service name: look it up first */
+    return lresolve_start(L, rt, net, 2, 0, own, listen_named_k);
+  return bind_at(L, s, &a, r, own);
 }
 
 void lpacket_register(lua_State *L, runtime *rt) {
