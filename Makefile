@@ -76,10 +76,14 @@ $(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libluds.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libluds.a $(LUA_LIBS) -lm -ldl -o $@
 
 # C tests of the OS layer and of the embedding API (run by spec/run.lua).
-C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test
+C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test $(BUILD)/tests/workpool_test
 tests: $(C_TESTS)
 
 $(BUILD)/tests/fsperm_test: spec/c/fsperm_test.c runtime/fsperm.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@
+
+$(BUILD)/tests/workpool_test: spec/c/workpool_test.c runtime/workpool.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@
 
@@ -151,6 +155,7 @@ valgrind: test-deps
 	@$(MAKE) -s all tests
 	LUDS_WRAP="$(VALGRIND)" LUDS_QUICK=1 $(BUILD)/luds spec/run.lua
 	$(VALGRIND) $(BUILD)/tests/embed_test
+	$(VALGRIND) $(BUILD)/tests/workpool_test
 
 # The OS layer must stay free of Lua (no Lua header below the bindings), and
 # the bindings free of epoll (they name readiness through loop.h).

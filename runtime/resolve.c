@@ -20,6 +20,8 @@ int resolve_prepare(resolve_query *q, const addr_net *net, const char *s, size_t
   q->net = net;
   int r = with_port ? addr_split(s, len, q->host, q->port, why)
                     : addr_split_host(s, len, q->host, why);
+  if (r == 0 && !with_port && !q->host[0]) /* a bare host cannot be "any address" */
+    r = -EINVAL, *why = ADDR_BAD_HOST;
   if (r == 0 && !addr_is_name(q->host)) /* a numeric host of the other IP version */
     r = addr_ip(net, q->host, 0, &a, why);
   return r;

@@ -29,7 +29,7 @@ struct workpool {
   pthread_cond_t exited;   /* broadcast when a thread leaves its loop */
   workpool_job *head, *tail; /* queued, not started */
   workpool_job *done;        /* finished, not drained: newest first */
-  unsigned max, nthreads, idle, queued;
+  unsigned max, nthreads, busy, queued; /* busy: threads inside a job */
   unsigned refs; /* the owner's, plus one per thread */
   int stopping, efd;
   worker workers[WORKPOOL_MAX];
@@ -76,6 +76,7 @@ static void run(worker *w, workpool_job *j) {
   j->work(j);
   pthread_mutex_lock(&p->mu);
   w->current = NULL;
+  p->busy--;
   int abandoned = j->state == JOB_ABANDONED;
   if (!abandoned)
     finished(p, j);
@@ -89,16 +90,14 @@ static void *thread_main(void *arg) {
   workpool *p = w->p;
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    while (!p->stopping && !p->head) {
-      p->idle++;
+    while (!p->stopping && !p->head)
       pthread_cond_wait(&p->cv, &p->mu);
-      p->idle--;
-    }
     if (p->stopping)
       break;
     workpool_job *j = take(p);
     j->state = JOB_RUNNING;
     w->current = j;
+    p->busy++;
     pthread_mutex_unlock(&p->mu);
     run(w, j);
     pthread_mutex_lock(&p->mu);
@@ -164,7 +163,7 @@ int workpool_submit(workpool *p, workpool_job *j) {
     p->head = j;
   p->tail = j;
   p->queued++;
-  if (p->queued > p->idle && p->nthreads < p->max)
+  if (p->queued > p->nthreads - p->busy && p->nthreads < p->max)
     r = start_thread(p);
   if (r < 0 && p->nthreads > 0)
     r = 0; /* the threads there are will get to it */
