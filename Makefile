@@ -166,10 +166,12 @@ lint:
 	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/luds.c runtime/main.c \
 	  | grep -v 'runtime/loop.c' || (echo "lint: epoll used outside loop.c" && false)
 
-# Then the channel columns (mk/chan.mk): luds against Go in the same run.
+# Then the channel columns (mk/chan.mk): luds against Go in the same run;
+# then dialing by name and lookups in flight (mk/resolve.mk).
 bench: all
 	bash bench/bench.sh
 	@$(MAKE) -s bench-chan
+	@$(MAKE) -s bench-resolve
 
 clean:
 	rm -rf $(BUILD)
