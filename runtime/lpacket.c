@@ -10,8 +10,6 @@
 #include <sys/socket.h>
 
 #include "lerror.h"
-#include "lresolve.h"
-#include "lwork.h"
 #include "lsock.h"
 #include "sock.h"
 
@@ -151,26 +149,6 @@ static int p_write_to(lua_State *L) {
   return send_k(L, LUA_OK, 0);
 }
 
-/* Binds packet conn s (at 4) to a (when r is 0); the box of a name's
- * lookup, at 5 if any, goes. */
-static int bind_at(lua_State *L, lsock *s, const addr *a, int r, int own) {
-  if (r == 0)
-    r = lsock_bind(L, s, a, 3, own);
-  lwork_done(L, 5);
-  lua_settop(L, 4);
-  if (r == 0)
-    return 1;
-  lsock_shut(s);
-  return lerror_push_at(L, "listen", s->net->name, 2, r);
-}
-
-static int listen_named_k(lua_State *L, int status, lua_KContext ctx) {
-  addr a;
-  (void)status;
-  int r = lresolve_listen_addr(L, 5, &a);
-  return bind_at(L, lua_touserdata(L, 4), &a, r, (int)ctx);
-}
-
 /* luds.listen_packet(network, address [, opts]) -> packet conn | nil, msg,
  * code; raises for an opts key it does not accept (below) */
 static int l_listen_packet(lua_State *L) {
@@ -192,11 +170,7 @@ static int l_listen_packet(lua_State *L) {
     luaL_error(L, "option 'passcred' needs a unix network, not %s", net->name);
   lsock *s = lsock_new(L, rt, net, PACKET_MT);
   s->creds = (unsigned char)creds;
-  addr a;
-  int r = lsock_addr(L, 2, net, &a);
-  if (r == LERR_NAME) /* a host or service name: look it up first */
-    return lresolve_start(L, rt, net, 2, 0, own, listen_named_k);
-  return bind_at(L, s, &a, r, own);
+  return lsock_listen_at(L, s, own, -1);
 }
 
 void lpacket_register(lua_State *L, runtime *rt) {

@@ -430,12 +430,14 @@ static int ln_accept(lua_State *L) {
 
 static int ln_addr(lua_State *L) { return push_name(L, 0, "addr"); }
 
-/* Binds listener s (at 4) to a (when r is 0) and listens; the box of a
- * name's lookup, at 5 if any, goes. */
-static int listen_at(lua_State *L, lsock *s, const addr *a, int r, int backlog) {
+/* ctx: (backlog + 1) * 2 + own, backlog -1 for no listen (listen_packet).
+ * Binds s (at 4) to a when r is 0, then listens; the box of a name's
+ * lookup, at 5 if any, goes. */
+static int bind_at(lua_State *L, lsock *s, const addr *a, int r, lua_KContext ctx) {
+  int backlog = (int)(ctx / 2) - 1;
   if (r == 0)
-    r = lsock_bind(L, s, a, 3, 1);
-  if (r == 0)
+    r = lsock_bind(L, s, a, 3, (int)(ctx & 1));
+  if (r == 0 && backlog >= 0)
     r = sock_listen(s->fd, backlog);
   lwork_done(L, 5);
   lua_settop(L, 4);
@@ -445,11 +447,20 @@ static int listen_at(lua_State *L, lsock *s, const addr *a, int r, int backlog) 
   return lerror_push_at(L, "listen", s->net->name, 2, r);
 }
 
-static int listen_named_k(lua_State *L, int status, lua_KContext ctx) {
+static int bind_named_k(lua_State *L, int status, lua_KContext ctx) {
   addr a;
   (void)status;
   int r = lresolve_listen_addr(L, 5, &a);
-  return listen_at(L, lua_touserdata(L, 4), &a, r, (int)ctx);
+  return bind_at(L, lua_touserdata(L, 4), &a, r, ctx);
+}
+
+int lsock_listen_at(lua_State *L, lsock *s, int own, int backlog) {
+  lua_KContext ctx = ((lua_KContext)backlog + 1) * 2 + (own != 0);
+  addr a;
+  int r = lsock_addr(L, 2, s->net, &a);
+  if (r == LERR_NAME) /* a host or service name: look it up first */
+    return lresolve_start(L, s->rt, s->net, 2, 0, ctx, bind_named_k);
+  return bind_at(L, s, &a, r, ctx);
 }
 
 /* luds.listen(network, address [, opts]) -> listener | nil, msg, code; raises
@@ -467,12 +478,7 @@ static int l_listen(lua_State *L) {
   lsock_checkopts(L, 3, accepted, "listen");
   int backlog = (int)lsock_optrange(L, 3, "backlog", BACKLOG_DEFAULT, INT_MAX);
   lua_settop(L, 3);
-  lsock *s = lsock_new(L, rt, net, LISTENER_MT);
-  addr a;
-  int r = lsock_addr(L, 2, net, &a);
-  if (r == LERR_NAME) /* a host or service name: look it up first */
-    return lresolve_start(L, rt, net, 2, 0, backlog, listen_named_k);
-  return listen_at(L, s, &a, r, backlog);
+  return lsock_listen_at(L, lsock_new(L, rt, net, LISTENER_MT), 1, backlog);
 }
 
 enum { DIAL_FRESH, DIAL_CONNECTING, DIAL_BACKOFF };

@@ -84,6 +84,11 @@ void lsock_push_cred(lua_State *L, const sock_cred *cred);
 void lpeer_methods(lua_State *L);
 /* The network named by argument i; raises for an unknown one. */
 const addr_net *lsock_network(lua_State *L, int i);
+/* The end of listen and listen_packet: binds s (at 4, the options table at
+ * 3) to the address at 2, looking a host or service name up first
+ * (lresolve.h), then listens with backlog unless it is -1. own: close
+ * removes the file. Returns s, or the triple after closing it. */
+int lsock_listen_at(lua_State *L, lsock *s, int own, int backlog);
 /* Parses argument i as an address of net; 0 or -errno: LERR_NAME when it
  * holds a host or service name (lresolve.h looks those up). */
 int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a);

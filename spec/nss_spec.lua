@@ -51,19 +51,7 @@ local function expect(self, want, source)
   return err
 end
 
--- A ticker every 10 ms, and worst(), how late it has been at most.
-local TICKER = [[
-local luds = require "luds"
-local worst, ticking = 0, true
-local ticker = luds.spawn(function()
-  while ticking do
-    local t = luds.now()
-    luds.sleep(0.01)
-    worst = math.max(worst, luds.now() - t - 0.01)
-  end
-end)
-local function stop() ticking = false ticker:wait() return worst end
-]]
+local TICKER = H.TICKER .. 'local luds = require "luds"\n'
 
 TestOffLoop = H.suite()
 
@@ -75,6 +63,7 @@ function TestOffLoop:test_slow_lookups_do_not_delay_the_loop()
   local err = expect(self, table.concat({ "root root root 0 true", "slow: yes",
     "ticker on time", "sync: ticker late", "" }, "\n"), TICKER .. [[
 local creds = require "luds.creds"
+local stop = ticker()
 local dir = os.tmpname()
 os.remove(dir)
 local ln = assert(luds.listen("unix", dir))
@@ -96,14 +85,7 @@ print(took >= 0.3 and "slow: yes" or "slow: no")
 local late = stop()
 print(late < 0.1 and "ticker on time" or ("ticker late by " .. late))
 io.stderr:write(("five lookups took %.0f ms, ticker late by %.1f ms at most\n"):format(took * 1000, late * 1000))
-worst, ticking = 0, true
-ticker = luds.spawn(function()
-  while ticking do
-    local t = luds.now()
-    luds.sleep(0.01)
-    worst = math.max(worst, luds.now() - t - 0.01)
-  end
-end)
+stop = ticker()
 luds.sleep(0.05)
 table.sort({ 2, 1 }, function(a, b) luds.lookup_user("root") return a < b end)
 luds.sleep(0.05)
@@ -118,6 +100,7 @@ end
 -- leak); the pool goes on serving.
 function TestOffLoop:test_cancel_while_looking_up()
   expect(self, "waiting\ntrue\ncancelled\nroot\nrunning tasks: 1\n", TICKER .. [[
+local stop = ticker()
 local t = luds.spawn(function() return luds.lookup_group("root") end)
 luds.sleep(0.05)
 print(t:status())
@@ -139,6 +122,7 @@ end
 -- nothing leaks, nothing crashes as the process exits under them.
 function TestOffLoop:test_end_while_looking_up()
   expect(self, "6 cancelled\n", TICKER .. [[
+local stop = ticker()
 local tasks = {}
 for i = 1, 6 do tasks[i] = luds.spawn(luds.lookup_user, "root") end
 luds.sleep(0.05)
