@@ -22,6 +22,7 @@ if [ "${1:-run}" = test ]; then
   need valgrind command -v valgrind
   need strace command -v strace
   need luarocks command -v luarocks
+  need iproute2 command -v ip # lo up in the namespaces of resolve_spec
 fi
 for extra in ${EXTRA_PACKAGES:-}; do
   need "$extra" dpkg-query -W -f='${Status}' "$extra"
