@@ -1,9 +1,9 @@
 -- Channel ping-pong: two tasks bounce a value over two unbuffered channels N
 -- times; prints "round trips/s". Also, with "fanout", one producer sends M
 -- messages to S subscriber tasks (one channel each) and prints
--- "messages/s"; with "mem", the bytes each of 10,000 tasks costs blocked
+-- "messages/s"; with "mem", the bytes each of N tasks costs blocked
 -- on a channel recv and on a socket read.
---   build/luds bench/chan_pingpong.lua [pingpong N | fanout M S | mem DIR [NSOCK]]
+--   build/luds bench/chan_pingpong.lua [pingpong N | fanout M S | mem chan|sock DIR [N]]
 local luds = require "luds"
 local mode = arg[1] or "pingpong"
 
@@ -39,36 +39,37 @@ elseif mode == "fanout" then
   assert(got == m * s)
   print(("messages_per_sec %.0f"):format(got / (luds.now() - t0)))
 elseif mode == "mem" then
-  local dir, n = assert(arg[2]), 10000
-  local nsock = tonumber(arg[3]) or n -- each needs 3 fds: dial, accept and the listener's
+  -- One kind per process, each measured from the same starting point (the
+  -- task table already grown, the sockets already connected), so that one
+  -- kind's garbage cannot be counted against the other's tasks.
+  local kind, dir = arg[2], arg[3]
+  local n = tonumber(arg[4]) or 10000
   local function kb()
     collectgarbage() collectgarbage()
     return collectgarbage("count") * 1024
   end
   local function rss()
-    local f = io.open("/proc/self/status")
-    local s = f:read("a") f:close()
-    return tonumber(s:match("VmRSS:%s*(%d+)")) * 1024
+    local f <close> = assert(io.open("/proc/self/status"))
+    return tonumber(f:read("a"):match("VmRSS:%s*(%d+)")) * 1024
   end
-  local ch = luds.channel()
-  local h0, r0 = kb(), rss()
+  local wait, conns, ln
+  if kind == "chan" then
+    local ch = luds.channel()
+    wait = function() ch:recv() end
+  else -- each needs 2 fds (dial, accept) besides the listener
+    ln, conns = assert(luds.listen("unix", dir .. "/m.sock")), {}
+    for i = 1, n do
+      local c = assert(luds.dial("unix", dir .. "/m.sock"))
+      conns[i] = { c, assert(ln:accept()) }
+    end
+    wait = function(i) conns[i][2]:read() end
+  end
   local ts = {}
-  for i = 1, n do ts[i] = luds.spawn(function() ch:recv() end) end
+  for i = 1, n do ts[i] = false end
+  local h0, r0 = kb(), rss()
+  for i = 1, n do ts[i] = luds.spawn(wait, i) end
   luds.sleep(0.01)
-  print(("chan_recv_bytes_per_task heap %.0f rss %.0f (%d tasks)"):format((kb() - h0) / n,
-    (rss() - r0) / n, n))
+  print(("%s_bytes_per_blocked_task heap %.0f rss %.0f (%d tasks)"):format(kind,
+    (kb() - h0) / n, (rss() - r0) / n, n))
   for i = 1, n do ts[i]:cancel() end
-  local ln = assert(luds.listen("unix", dir .. "/m.sock"))
-  local conns = {}
-  for i = 1, nsock do
-    local c = assert(luds.dial("unix", dir .. "/m.sock"))
-    conns[i] = { c, assert(ln:accept()) }
-  end
-  local h1, r1 = kb(), rss()
-  for i = 1, nsock do ts[i] = luds.spawn(function() conns[i][2]:read() end) end
-  luds.sleep(0.01)
-  print(("sock_read_bytes_per_task heap %.0f rss %.0f (%d tasks)"):format((kb() - h1) / nsock,
-    (rss() - r1) / nsock, nsock))
-  for i = 1, nsock do ts[i]:cancel() conns[i][1]:close() end
-  ln:close()
 end

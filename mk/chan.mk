@@ -21,4 +21,5 @@ bench-chan: all
 	  'BEGIN { printf "luds/Go(1) %.2f  luds/Go(default) %.2f\n", l / g, l / d }'
 	@$(BUILD)/luds bench/chan_pingpong.lua fanout 1000 1000
 	@d=$$(mktemp -d) && ulimit -n $$(ulimit -Hn) && \
-	  $(BUILD)/luds bench/chan_pingpong.lua mem $$d 5000; rm -rf $$d
+	  $(BUILD)/luds bench/chan_pingpong.lua mem chan $$d 5000 && \
+	  $(BUILD)/luds bench/chan_pingpong.lua mem sock $$d 5000; rm -rf $$d

@@ -42,6 +42,7 @@ typedef struct {
 } wqueue;
 
 struct chan {
+  const void *tag; /* &chan_tag: see check_chan */
   runtime *rt;
   lua_Integer cap, size, head, count; /* ring: count values from slot head */
   int closed;
@@ -141,12 +142,15 @@ static void fire(wnode *w, int closed) {
 static void putback(task *t);
 static const task_hook hook_putback = {putback, "channel receive"};
 
+/* A waiter's stack has room for the one value a hand-off moves: it waits
+ * inside a C function (recv, send, select), which starts with LUA_MINSTACK
+ * free slots and uses two of them (select reserves its own), so neither
+ * give nor take needs lua_checkstack. */
+
 /* Moves the value on top of S onto waiting receiver w's stack and wakes it.
  * Until it runs, a cancel gives the value back (putback). */
 static void give(lua_State *S, wnode *w) {
   task *t = w->rec->t;
-  if (!lua_checkstack(t->co, 1))
-    luaL_error(S, "not enough memory");
   lua_xmove(S, t->co, 1);
   fire(w, 0);
   t->hook = &hook_putback;
@@ -156,8 +160,6 @@ static void give(lua_State *S, wnode *w) {
 /* Pushes waiting sender w's value onto S and completes its send. */
 static void take(lua_State *S, wnode *w) {
   lua_State *co = w->rec->t->co;
-  if (!lua_checkstack(co, 1))
-    luaL_error(S, "not enough memory");
   lua_pushvalue(co, w->vidx);
   lua_xmove(co, S, 1);
   fire(w, 0);
@@ -231,14 +233,22 @@ static int send_ready(const chan *c) {
   return c->closed || c->recvq.head || c->count < c->cap;
 }
 
-/* Methods carry the metatable as upvalue 1: a pointer comparison, where
- * luaL_checkudata looks the name up (a strcmp) on every call. */
+/* Every channel carries the address of this private object: a userdata of
+ * a channel's size that starts with it is a channel. Cheaper than comparing
+ * metatables (which pushes and pops one) on every send and recv; no other
+ * code can know the address, so no other userdata starts with it. */
+static const char chan_tag;
+
+/* Sets the stack to n slots; lua_settop costs a call even when it is. */
+static void fit_stack(lua_State *L, int n) {
+  if (lua_gettop(L) != n)
+    lua_settop(L, n);
+}
+
 static chan *check_chan(lua_State *L, int i) {
-  chan *c = lua_touserdata(L, i);
-  if (c && lua_getmetatable(L, i)) {
-    int ok = lua_rawequal(L, -1, lua_upvalueindex(1));
-    lua_pop(L, 1);
-    if (ok)
+  if (lua_type(L, i) == LUA_TUSERDATA && lua_rawlen(L, i) == sizeof(chan)) {
+    chan *c = lua_touserdata(L, i);
+    if (c->tag == &chan_tag)
       return c;
   }
   return luaL_checkudata(L, i, CHAN_MT); /* raises with the usual message */
@@ -246,17 +256,39 @@ static chan *check_chan(lua_State *L, int i) {
 
 /* A relative timeout in seconds; nil or negative: none. As a deadline. */
 static double opt_deadline(lua_State *L, int i) {
+  if (lua_gettop(L) < i)
+    return 0;
   double s = luaL_optnumber(L, i, -1);
   return s >= 0 ? loop_now() + s : 0;
 }
 
-static wrec *new_rec(lua_State *L, task *t, int n) {
-  wrec *r = lua_newuserdatauv(L, sizeof *r + (size_t)n * sizeof(wnode), 0);
+static void init_rec(wrec *r, task *t, int n) {
   memset(r, 0, sizeof *r + (size_t)n * sizeof(wnode));
   r->t = t;
   r->n = n;
+}
+
+/* A select's record: a userdata on the waiting task's stack. */
+static wrec *new_rec(lua_State *L, task *t, int n) {
+  wrec *r = lua_newuserdatauv(L, sizeof *r + (size_t)n * sizeof(wnode), 0);
+  init_rec(r, t, n);
   return r;
 }
+
+_Static_assert(sizeof(wrec) + sizeof(wnode) <= TASK_WAIT_SPACE, "TASK_WAIT_SPACE too small");
+
+/* A plain send's or recv's record lives in the task: blocking allocates
+ * nothing, so nothing (no finalizer) runs between the try and the wait. */
+static wrec *task_rec(task *t) {
+  wrec *r = (wrec *)(void *)t->wait_space;
+  init_rec(r, t, 1);
+  return r;
+}
+
+/* A continuation's context: the record (8-aligned) and recv's mode in its
+ * low bit, so resuming looks nothing up. */
+static lua_KContext rec_ctx(wrec *r, int as) { return (lua_KContext)(intptr_t)r | as; }
+static wrec *ctx_rec(lua_KContext ctx) { return (wrec *)(intptr_t)(ctx & ~(lua_KContext)1); }
 
 static void add_node(wrec *r, int i, chan *c, int send, int chidx, int vidx) {
   wnode *w = &r->w[i - 1];
@@ -288,31 +320,45 @@ static int recv_result(lua_State *L, int r, int as) {
   return push_true_under(L);
 }
 
-/* Stack on resume: ch, rec[, value]. */
-static int recv_k(lua_State *L, int status, lua_KContext as) {
-  wrec *r = lua_touserdata(L, 2);
+/* recv's results when the true it returns first is already under the
+ * value (r > 0) or on top (r < 0: closed). */
+static int recv_done(lua_State *L, int r, int as) {
+  if (r > 0)
+    return as == AS_ITER ? 1 : 2;
+  if (as == AS_ITER) {
+    lua_pushnil(L);
+    return 1;
+  }
+  return lerror_push(L, "recv", NULL, NULL, LERR_CLOSED_CHAN);
+}
+
+/* Stack on resume: ch, true[, value]. */
+static int recv_k(lua_State *L, int status, lua_KContext ctx) {
+  wrec *r = ctx_rec(ctx);
+  int as = (int)(ctx & 1);
   (void)status;
   r->t->hook = NULL;
   if (!r->fired)
     return lerror_push(L, "recv", NULL, NULL, LERR_TIMEOUT);
-  return recv_result(L, r->closed ? -1 : 1, (int)as);
+  return recv_done(L, r->closed ? -1 : 1, as);
 }
 
+/* The value, taken now or handed over while waiting, lands above a true
+ * pushed first: no rotation to return true, value. */
 static int recv_wait(lua_State *L, int as) {
   chan *c = check_chan(L, 1);
   double deadline = as == AS_ITER ? 0 : opt_deadline(L, 2);
-  lua_settop(L, 1);
+  fit_stack(L, 1);
+  lua_pushboolean(L, 1);
   int r = recv_now(L, 1, c);
   if (r != 0)
-    return recv_result(L, r, as);
+    return recv_done(L, r, as);
   task *t = task_running(L, c->rt);
-  wrec *rec = new_rec(L, t, 1);
-  if ((r = recv_now(L, 1, c)) != 0) /* the allocation may have run a finalizer */
-    return recv_result(L, r, as);
+  wrec *rec = task_rec(t);
   add_node(rec, 1, c, 0, 1, 0);
   t->hook = &hook_recv;
   t->wait_obj = rec;
-  return task_suspend(L, t, NULL, deadline, as, recv_k);
+  return task_suspend(L, t, NULL, deadline, rec_ctx(rec, as), recv_k);
 }
 
 /* ch:recv([timeout]) -> true, value | nil, msg, "CLOSED" | nil, msg, "TIMEOUT" */
@@ -337,10 +383,10 @@ static int send_result(lua_State *L, int r) {
   return 1;
 }
 
-/* Stack on resume: ch, value, rec. */
+/* Stack on resume: ch, value. */
 static int send_k(lua_State *L, int status, lua_KContext ctx) {
-  wrec *r = lua_touserdata(L, 3);
-  (void)status, (void)ctx;
+  wrec *r = ctx_rec(ctx);
+  (void)status;
   r->t->hook = NULL;
   if (!r->fired)
     return lerror_push(L, "send", NULL, NULL, LERR_TIMEOUT);
@@ -350,20 +396,19 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
 /* ch:send(v [, timeout]) -> true | nil, msg, "CLOSED" | nil, msg, "TIMEOUT" */
 static int ch_send(lua_State *L) {
   chan *c = check_chan(L, 1);
-  luaL_checkany(L, 2);
+  if (lua_gettop(L) < 2)
+    luaL_checkany(L, 2);
   double deadline = opt_deadline(L, 3);
-  lua_settop(L, 2);
+  fit_stack(L, 2);
   int r = send_now(L, 1, c, 2);
   if (r != 0)
     return send_result(L, r);
   task *t = task_running(L, c->rt);
-  wrec *rec = new_rec(L, t, 1);
-  if ((r = send_now(L, 1, c, 2)) != 0)
-    return send_result(L, r);
+  wrec *rec = task_rec(t);
   add_node(rec, 1, c, 1, 1, 2);
   t->hook = &hook_send;
   t->wait_obj = rec;
-  return task_suspend(L, t, NULL, deadline, 0, send_k);
+  return task_suspend(L, t, NULL, deadline, rec_ctx(rec, 0), send_k);
 }
 
 /* ch:try_recv() -> true, value | false (nothing ready) | nil, msg, "CLOSED" */
@@ -432,6 +477,7 @@ static int l_channel(lua_State *L) {
   luaL_argcheck(L, cap >= 0, 1, "capacity must not be negative");
   chan *c = lua_newuserdatauv(L, sizeof *c, 1);
   memset(c, 0, sizeof *c);
+  c->tag = &chan_tag;
   luaL_setmetatable(L, CHAN_MT);
   c->rt = up_rt(L);
   c->cap = cap;

@@ -63,12 +63,14 @@ int luaopen_luds(lua_State *L) {
   preload(L);
   lua_newtable(L);
   task_register(L, rt);
+  rt_register(L, rt);
   lsock_register(L, rt);
   lpacket_register(L, rt);
   lfdpass_register(L, rt);
   lcopy_register(L);
   lchan_register(L, rt);
   lsync_register(L, rt);
+  lgroup_register(L, rt);
   lfsperm_register(L, rt);
   lresolve_register(L, rt);
   lua_pushliteral(L, LUDS_VERSION);

@@ -17,8 +17,9 @@ static void usage(void) {
           "usage: %s script [args]   run a Lua script\n"
           "       %s -e code [args]  run a string of Lua code\n"
           "       %s - [args]        run the script on standard input\n"
+          "       %s test [paths]    run the *_spec.lua files (luds test -h)\n"
           "       %s -v              show the version\n",
-          progname, progname, progname, progname);
+          progname, progname, progname, progname, progname);
 }
 
 static void report(lua_State *L) {
@@ -45,9 +46,18 @@ static int push_args(lua_State *L, char **argv, int argc, int first) {
   return argc - first;
 }
 
+/* `luds test [args]`: the runner of the luds.test module. */
+static const char test_main[] = "local luds = require 'luds'\n"
+                                "luds.exit(require('luds.test').main({...}))";
+
 /* Loads the main chunk named by argv[at] and its arguments; LUDS status. */
 static int spawn_main(lua_State *L, char **argv, int argc, int at) {
   const char *what = argv[at];
+  if (strcmp(what, "test") == 0) {
+    if (luaL_loadbuffer(L, test_main, sizeof test_main - 1, "=luds test") != LUA_OK)
+      return LUDS_ERROR;
+    return luds_spawn(L, push_args(L, argv, argc, at + 1));
+  }
   if (strcmp(what, "-e") == 0) {
     if (luaL_loadbuffer(L, argv[at + 1], strlen(argv[at + 1]), "=(command line)") != LUA_OK)
       return LUDS_ERROR;

@@ -13,9 +13,7 @@
 #include "lerror.h"
 #include "lsync.h"
 
-#define RT_KEY "luds.runtime"
 #define TASK_MT "luds.task"
-#define SCRATCH_MIN (256 * 1024)
 
 static const char *const state_names[] = {"ready", "running", "waiting",
                                           "done",  "failed",  "cancelled"};
@@ -69,7 +67,7 @@ static void unwait(task *t) {
     t->hook = NULL;
     h->unwait(t);
   }
-  if (!t->rt->closed)
+  if (t->timer.slot && !t->rt->closed)
     loop_timer_stop(&t->rt->lp, &t->timer);
 }
 
@@ -155,7 +153,7 @@ static int format_error(lua_State *L) {
 /* Prints the error value at idx on stderr after prefix, with co's traceback
  * if co. Never raises and needs 3 free slots: when the text cannot be made
  * (no memory, a raising __tostring), says what it can without allocating. */
-static void report_error(lua_State *L, int idx, lua_State *co, const char *prefix) {
+void task_report_error(lua_State *L, int idx, lua_State *co, const char *prefix) {
   lua_pushcfunction(L, format_error);
   lua_pushvalue(L, idx);
   lua_pushlightuserdata(L, co);
@@ -187,16 +185,50 @@ static void close_thread(lua_State *L, runtime *rt, task *t, int err) {
   if (status != LUA_OK) {
     lua_xmove(t->co, L, 1);
     if (!err || !lua_rawequal(L, -1, err))
-      report_error(L, lua_gettop(L), NULL, "error in a <close> handler: ");
+      task_report_error(L, lua_gettop(L), NULL, "error in a <close> handler: ");
     lua_pop(L, 1);
   }
   lua_settop(t->co, 0);
 }
 
-/* Keeps the error value itself for wait, ends t, prints the error with its
- * traceback, then closes t's to-be-closed variables, which are given the
- * error. Nothing here raises: it runs in the scheduler, where no error can
- * be caught, and rt_step has reserved the slots it uses on rt->L. */
+/* (handler, task, err, co) -> handler(task, text, err) queued as a task,
+ * text being err with co's traceback. */
+static int spawn_reporter(lua_State *L) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushcfunction(L, format_error);
+  lua_pushvalue(L, 3);
+  lua_pushvalue(L, 4);
+  lua_call(L, 2, 1);
+  lua_insert(L, 3);
+  lua_pop(L, 1);
+  task_spawn(L, rt, 3)->reports = 1;
+  return 0;
+}
+
+/* Hands t's failure (error at err) to the luds.on_error handler, or prints
+ * it when there is none, when t is the handler's own task, or when the
+ * handler's task cannot be started. Never raises; needs 6 free slots. */
+static void report_failure(runtime *rt, task *t, int err) {
+  lua_State *L = rt->L;
+  if (rt->on_error != LUA_NOREF && !t->reports) {
+    lua_pushlightuserdata(L, rt);
+    lua_pushcclosure(L, spawn_reporter, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->on_error);
+    lua_pushvalue(L, err - 1); /* the task */
+    lua_pushvalue(L, err);
+    lua_pushlightuserdata(L, t->co);
+    if (lua_pcall(L, 4, 0, 0) == LUA_OK)
+      return;
+    task_report_error(L, lua_gettop(L), NULL, "cannot start the on_error handler: ");
+    lua_pop(L, 1);
+  }
+  task_report_error(L, err, t->co, "");
+}
+
+/* Keeps the error value itself for wait, ends t, reports the error with
+ * its traceback, then closes t's to-be-closed variables, which are given
+ * the error. Nothing here raises: it runs in the scheduler, where no error
+ * can be caught, and rt_step has reserved the slots it uses on rt->L. */
 static void fail(runtime *rt, task *t) {
   lua_State *L = rt->L;
   lua_State *co = t->co;
@@ -209,7 +241,7 @@ static void fail(runtime *rt, task *t) {
   finish(rt, t, TASK_FAILED);
   lua_getiuservalue(L, -1, 2);
   int err = lua_gettop(L);
-  report_error(L, err, co, "");
+  report_failure(rt, t, err);
   close_thread(L, rt, t, err);
   lua_pop(L, 2);
 }
@@ -227,7 +259,8 @@ static void resume(runtime *rt, task *t) {
   else if (status != LUA_YIELD)
     fail(rt, t);
   else {
-    lua_pop(t->co, nres);
+    if (nres) /* lua_settop is no cheap call: most yields pass nothing */
+      lua_pop(t->co, nres);
     if (t->state == TASK_RUNNING) /* a plain coroutine.yield(): run later */
       enqueue(rt, t);
   }
@@ -284,10 +317,10 @@ static int stuck(const runtime *rt) {
 #define RT_POLL_EVERY 64
 
 static int step(runtime *rt, double timeout) {
-  run_ready(rt);
+  do
+    run_ready(rt);
+  while (rt->head && rt->unpolled < RT_POLL_EVERY && !rt->exiting);
   if (rt->exiting || (rt->alive == 0 && !rt->head))
-    return 0;
-  if (rt->head && rt->unpolled < RT_POLL_EVERY)
     return 0;
   if (stuck(rt))
     return LERR_DEADLOCK;
@@ -326,164 +359,7 @@ int rt_run(runtime *rt) {
   return r;
 }
 
-void rt_add_closer(runtime *rt, rt_closer *c) {
-  c->prev = &rt->closers;
-  c->next = rt->closers.next;
-  if (c->next)
-    c->next->prev = c;
-  rt->closers.next = c;
-}
-
-void rt_remove_closer(rt_closer *c) {
-  if (!c->prev)
-    return;
-  c->prev->next = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
-  c->prev = c->next = NULL;
-}
-
-void rt_shutdown(runtime *rt, int code) {
-  if (!rt->exiting) {
-    rt->exiting = 1;
-    rt->exit_code = code;
-  }
-  while (rt->closers.next)
-    rt->closers.next->close(rt->closers.next);
-}
-
-/* The names luds.on_signal takes, in loop_signals order. */
-static const char *const signal_names[LOOP_NSIG + 1] = {"INT",  "TERM", "HUP",   "QUIT",
-                                                        "USR1", "USR2", "WINCH", "ALRM", NULL};
-
-static int *handler_ref(runtime *rt, int signo) {
-  return &rt->on_sig[loop_signal_index(signo)];
-}
-
-/* (rt, handler, signo): the handler's task, given the signal's name. */
-static int spawn_handler(lua_State *L) {
-  lua_pushstring(L, signal_names[loop_signal_index((int)lua_tointeger(L, 3))]);
-  lua_replace(L, 3);
-  task_spawn(L, lua_touserdata(L, 1), 1);
-  return 0;
-}
-
-/* A script's handler runs as a new task (given the signal's name); without
- * one, or without the memory to start it, a signal whose default is to end
- * the process closes every listener (removing their files) and exits with
- * 128 + signo, as TERM does; SIGWINCH, ignored by default, stays ignored.
- * Runs inside event dispatch: nothing raises. */
-static void on_signal(loop *lp, int signo) {
-  runtime *rt = (runtime *)lp;
-  int ref = *handler_ref(rt, signo);
-  lua_State *L = rt->L;
-  if (ref != LUA_NOREF) {
-    lua_pushcfunction(L, spawn_handler);
-    lua_pushlightuserdata(L, rt);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-    lua_pushinteger(L, signo);
-    if (lua_pcall(L, 3, 0, 0) == LUA_OK)
-      return;
-    report_error(L, lua_gettop(L), NULL, "cannot start the signal handler: ");
-    lua_pop(L, 1);
-  }
-  if (signo != SIGWINCH)
-    rt_shutdown(rt, 128 + signo);
-}
-
-/* The buffer starts half a page past a page boundary. The kernel copies
- * received stream data out of page-aligned fragments; a destination a few
- * bytes off that alignment (what malloc returns) makes every store alias a
- * pending load 4 KiB apart, and measured the recv copy at 3x its cost
- * (bulk echo: 1.5 GB/s against 2.5-3.2 GB/s with this offset). */
-#define SCRATCH_SKEW 2048
-
-char *rt_scratch(lua_State *L, runtime *rt, size_t n) {
-  if (n <= rt->scratch_cap)
-    return rt->scratch + SCRATCH_SKEW;
-  size_t cap = n < SCRATCH_MIN ? SCRATCH_MIN : n;
-  char *p = NULL;
-  if (posix_memalign((void **)&p, 4096, cap + SCRATCH_SKEW) != 0)
-    luaL_error(L, "not enough memory for a %I byte buffer", (lua_Integer)n);
-  free(rt->scratch);
-  rt->scratch = p;
-  rt->scratch_cap = cap;
-  return p + SCRATCH_SKEW;
-}
-
-void rt_own(runtime *rt, int fd, int on) {
-  size_t byte = (size_t)fd / 8;
-  if (fd < 0 || rt->closed || (!on && byte >= rt->owned_bytes))
-    return;
-  if (byte >= rt->owned_bytes) {
-    size_t n = rt->owned_bytes ? rt->owned_bytes : 128;
-    while (n <= byte)
-      n *= 2;
-    unsigned char *p = realloc(rt->owned, n);
-    if (!p)
-      return;
-    memset(p + rt->owned_bytes, 0, n - rt->owned_bytes);
-    rt->owned = p;
-    rt->owned_bytes = n;
-  }
-  unsigned char bit = (unsigned char)(1u << (fd % 8));
-  rt->owned[byte] = on ? rt->owned[byte] | bit : rt->owned[byte] & ~bit;
-}
-
-int rt_owns(const runtime *rt, int fd) {
-  size_t byte = (size_t)fd / 8;
-  return fd >= 0 && byte < rt->owned_bytes && (rt->owned[byte] >> (fd % 8)) & 1;
-}
-
-static int rt_gc(lua_State *L) {
-  runtime *rt = lua_touserdata(L, 1);
-  if (rt->closed)
-    return 0;
-  rt->closed = 1;
-  loop_free(&rt->lp);
-  free(rt->scratch);
-  rt->scratch = NULL;
-  free(rt->owned);
-  rt->owned = NULL;
-  rt->owned_bytes = 0;
-  return 0;
-}
-
-runtime *rt_find(lua_State *L) {
-  runtime *rt = NULL;
-  if (lua_getfield(L, LUA_REGISTRYINDEX, RT_KEY) == LUA_TUSERDATA)
-    rt = lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  return rt;
-}
-
-runtime *rt_get(lua_State *L) {
-  runtime *rt = rt_find(L);
-  if (rt)
-    return rt;
-  rt = lua_newuserdatauv(L, sizeof *rt, 0);
-  memset(rt, 0, sizeof *rt);
-  rt->closed = 1;
-  lua_newtable(L);
-  lua_pushcfunction(L, rt_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  int r = loop_init(&rt->lp, on_signal);
-  if (r < 0)
-    luaL_error(L, "luds: cannot create the event loop: %s", lerror_text(r));
-  rt->closed = 0;
-  rt_own(rt, rt->lp.epfd, 1); /* never luds.close_fd'd nor wrapped */
-  rt_own(rt, rt->lp.sigfd, 1);
-  rt_own(rt, rt->lp.wake[0], 1);
-  rt_own(rt, rt->lp.wake[1], 1);
-  for (int i = 0; i < LOOP_NSIG; i++)
-    rt->on_sig[i] = LUA_NOREF;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-  rt->L = lua_tothread(L, -1);
-  lua_pop(L, 1);
-  lua_setfield(L, LUA_REGISTRYINDEX, RT_KEY);
-  return rt;
-}
+static void push_task_mt(lua_State *L);
 
 /* Every allocation comes before the task counts as alive: a memory error
  * leaves nothing behind. Each live task may have one timer, reserved here,
@@ -494,7 +370,8 @@ task *task_spawn(lua_State *L, runtime *rt, int nargs) {
     luaL_error(L, "not enough memory");
   task *t = lua_newuserdatauv(L, sizeof *t, 2);
   memset(t, 0, sizeof *t);
-  luaL_setmetatable(L, TASK_MT);
+  push_task_mt(L);
+  lua_setmetatable(L, -2);
   t->rt = rt;
   t->timer.fn = on_timer;
   t->co = lua_newthread(L);
@@ -645,19 +522,21 @@ static int l_exit(lua_State *L) {
   return 0;
 }
 
-/* luds.on_signal(name, fn | nil), name one of signal_names: fn(name) runs
- * as a task on each such signal instead of the default (close and exit;
- * nothing for WINCH); nil restores it. */
-static int l_on_signal(lua_State *L) {
+/* luds.on_error(fn | nil): fn(task, message, err) runs as a new task for
+ * each task that fails, instead of the message (err with the traceback)
+ * going to stderr; nil restores that. Returns the previous handler. */
+static int l_on_error(lua_State *L) {
   runtime *rt = up_rt(L);
-  int signo = loop_signals[luaL_checkoption(L, 1, NULL, signal_names)];
-  if (!lua_isnil(L, 2))
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-  int *ref = handler_ref(rt, signo);
-  luaL_unref(L, LUA_REGISTRYINDEX, *ref);
-  lua_settop(L, 2);
-  *ref = lua_isnil(L, 2) ? LUA_NOREF : luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushboolean(L, 1);
+  if (!lua_isnoneornil(L, 1))
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+  lua_settop(L, 1);
+  if (rt->on_error == LUA_NOREF)
+    lua_pushnil(L);
+  else
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->on_error);
+  luaL_unref(L, LUA_REGISTRYINDEX, rt->on_error);
+  lua_pushvalue(L, 1);
+  rt->on_error = lua_isnil(L, -1) ? (lua_pop(L, 1), LUA_NOREF) : luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;
 }
 
@@ -687,19 +566,26 @@ static int l_run(lua_State *L) {
   return task_wait(L);
 }
 
-void task_register(lua_State *L, runtime *rt) {
+/* Pushes the task metatable, made on first use: the main chunk's task is
+ * spawned (by a host, luds_spawnfile) before require "luds" has run. */
+static void push_task_mt(lua_State *L) {
   static const luaL_Reg methods[] = {{"wait", task_wait},
                                      {"cancel", task_cancel},
                                      {"status", task_status},
                                      {"__tostring", task_tostring},
                                      {NULL, NULL}};
-  static const luaL_Reg funcs[] = {
-      {"spawn", l_spawn}, {"sleep", l_sleep},         {"now", l_now}, {"run", l_run},
-      {"exit", l_exit},   {"on_signal", l_on_signal}, {NULL, NULL}};
-  luaL_newmetatable(L, TASK_MT);
+  if (!luaL_newmetatable(L, TASK_MT))
+    return;
   luaL_setfuncs(L, methods, 0);
   lua_pushvalue(L, -1);
   lua_setfield(L, -2, "__index");
+}
+
+void task_register(lua_State *L, runtime *rt) {
+  static const luaL_Reg funcs[] = {
+      {"spawn", l_spawn}, {"sleep", l_sleep},         {"now", l_now}, {"run", l_run},
+      {"exit", l_exit},   {"on_error", l_on_error}, {NULL, NULL}};
+  push_task_mt(L);
   lua_pop(L, 1);
   lua_pushlightuserdata(L, rt);
   luaL_setfuncs(L, funcs, 1);

@@ -15,6 +15,8 @@ typedef struct rt_closer rt_closer;
 typedef struct task_hook task_hook;
 
 enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE, TASK_FAILED, TASK_CANCELLED };
+#define TASK_WAIT_SPACE 80
+
 enum task_wake { WAKE_NONE, WAKE_READY, WAKE_TIMEOUT };
 
 struct task {
@@ -23,12 +25,17 @@ struct task {
   int ref;   /* registry anchor while the task is alive */
   int nargs; /* arguments for the first resume */
   unsigned char state, wake;
+  unsigned char reports; /* runs the on_error handler: its own failure is printed */
   task *next;  /* run queue */
   task **slot; /* where a waker finds this task while it waits */
   task *joinee, *join_next, *joiners;
   loop_timer timer;
   const task_hook *hook; /* set by a coordination primitive (lchan.c, lsync.c) */
   void *wait_obj;        /* the primitive's waiter record, for the hook */
+  /* Room for a primitive's record of a one-case wait (a channel send or
+   * recv), so that blocking allocates nothing; valid while t waits and
+   * until its continuation ran. */
+  _Alignas(8) unsigned char wait_space[TASK_WAIT_SPACE];
 };
 
 /* How a primitive that keeps its own waiter list learns that one of its
@@ -62,6 +69,7 @@ struct runtime {
   unsigned unpolled; /* tasks resumed since the last loop poll */
   int exiting, exit_code;
   int on_sig[LOOP_NSIG]; /* refs of script handlers (by loop_signals index), or LUA_NOREF */
+  int on_error;          /* ref of the luds.on_error handler, or LUA_NOREF */
   int closed; /* the state is being closed: no more loop operations */
   rt_closer closers;
   char *scratch;
@@ -109,7 +117,13 @@ int task_woken(runtime *rt);
  * Raises (before anything changes) when memory runs out. */
 task *task_spawn(lua_State *L, runtime *rt, int nargs);
 
+/* Prints the error value at idx on stderr after prefix ("luds: " first),
+ * with co's traceback if co. Never raises; needs 3 free slots. */
+void task_report_error(lua_State *L, int idx, lua_State *co, const char *prefix);
+
 /* Adds spawn, sleep, now, run, exit to the table on top of the stack. */
 void task_register(lua_State *L, runtime *rt);
+/* Adds on_signal (rt.c). */
+void rt_register(lua_State *L, runtime *rt);
 
 #endif

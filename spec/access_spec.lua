@@ -405,7 +405,7 @@ for _, mode in ipairs({ "0660", "0600", "0640", "0666", "0700", "0000" }) do
 end
 listen("unix", "num.sock", { mode = tonumber("640", 8) })
 listen("unixpacket", "packet.sock", { mode = "0660" })
-local pc = assert(luds.listen_packet("unixgram", dir .. "/gram.sock", -- kept open till the end
+KEPT = assert(luds.listen_packet("unixgram", dir .. "/gram.sock", -- a global: kept open till the end
   { mode = "0620", unlink_on_close = true }))
 note(dir .. "/gram.sock")
 listen("unix", "default.sock")

@@ -245,6 +245,11 @@ function TestChan:test_bad_inputs_raise_naming_the_argument()
   H.assert_raises({ "bad argument #1", "luds.channel expected" }, ch.recv, {})
   H.assert_raises({ "bad argument #2", "number expected" }, ch.recv, ch, "soon")
   H.assert_raises({ "bad argument #2", "value expected" }, ch.send, ch)
+  -- other userdata, of other kinds and sizes, are no channel either
+  for _, other in ipairs({ io.stdout, luds.semaphore(1), luds.event() }) do
+    H.assert_raises({ "bad argument #1", "luds.channel expected" }, ch.send, other, 1)
+    H.assert_raises({ "bad argument #1", "luds.channel expected" }, ch.try_recv, other)
+  end
 end
 
 function TestChan:test_tostring_and_len()

@@ -19,8 +19,11 @@ local luds = require "luds"
 local SEED = 42
 
 -- What a function may return besides a truthy value or the failure triple.
-local RETURNS_FALSE = { wait = true, cancel = true, run = true }
+local RETURNS_FALSE = { wait = true, cancel = true, run = true, try_send = true,
+  try_recv = true, is_set = true, release = true, signal = true }
 local RETURNS_NOTHING = { sleep = true, __gc = true, __close = true }
+-- What may return nil alone: on_error gives back the previous handler.
+local RETURNS_NIL = { on_error = true }
 
 -- Argument kinds of each function, for the calls that are well-typed enough
 -- to get past the argument checks. Unknown names get random arguments.
@@ -29,7 +32,7 @@ local SIG = {
   dial = { "net", "addr", "opts" }, spawn = { "fn", "any", "any" }, sleep = { "seconds" },
   now = {}, run = { "fn", "any" }, chown = { "path", "id", "id" }, chmod = { "path", "mode" },
   stat = { "path" }, lookup_user = { "who" }, lookup_group = { "who" }, user_groups = { "who" },
-  remove_stale = { "path" }, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
+  remove_stale = { "path" }, on_error = { "handler" }, tasks = {}, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
   -- Given a real descriptor they would close or adopt one of the fuzzer's
   -- own (as exit would end it), so they only ever get numbers that are not.
   wrap = { "badfd" }, close_fd = { "badfd" }, listeners_from_env = {}, copy = { "conn", "conn" },
@@ -40,6 +43,9 @@ local SIG = {
   read_from = { "max" }, write_to = { "data", "addr" }, send_fds = { "data", "fds" },
   recv_fds = { "max", "max" }, wait = { "seconds" }, cancel = {}, status = {},
   select = { "cases", "selopts" }, resolve = { "lookup", "net", "seconds" }, peer_groups = {},
+  send = { "any", "seconds" }, recv = { "seconds" }, try_send = { "any" }, try_recv = {},
+  values = {}, capacity = {}, set = {}, clear = {}, is_set = {}, signal = {}, broadcast = {},
+  acquire = { "seconds" }, release = {}, available = {},
   __gc = {}, __close = {}, __tostring = {},
 }
 
@@ -49,9 +55,11 @@ local GUARDED = { wrap = true, close_fd = true, resolve = true }
 
 local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "copy", "dial",
   "event", "group", "listen", "select", "semaphore",
-  "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_signal",
-  "remove_stale", "resolve", "run", "serve", "server", "sleep", "spawn", "stat", "user_groups",
-  "wrap" }
+  "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_error",
+  "on_signal", "remove_stale", "resolve", "run", "serve", "server", "sleep", "spawn", "stat",
+  "tasks", "user_groups", "wrap" }
+
+local COORDINATION = { "channels", "events", "conds", "semaphores", "permits", "groups" }
 
 local function fuzz(area, seed, iterations, dir)
   math.randomseed(seed)
@@ -181,6 +189,34 @@ local function fuzz(area, seed, iterations, dir)
     add("tasks", cancelled)
     add("tasks", luds.spawn(luds.sleep, 0.02))
     add("tasks", luds.spawn(function() end)) -- ready, not yet run
+    -- Coordination objects in each of their states.
+    for _, list in ipairs(COORDINATION) do p[list] = {} end
+    local function coord(list, obj)
+      p[list][#p[list] + 1] = obj
+      p.all[#p.all + 1] = obj
+      return obj
+    end
+    coord("channels", luds.channel())
+    coord("channels", luds.channel(2)):try_send(false)
+    local full = coord("channels", luds.channel(1))
+    full:try_send("x")
+    coord("channels", luds.channel(3)):close()
+    local waited = coord("channels", luds.channel())
+    add("tasks", luds.spawn(waited.recv, waited)) -- a receiver waits on it
+    coord("events", luds.event())
+    coord("events", luds.event()):set()
+    coord("conds", luds.cond())
+    coord("semaphores", luds.semaphore(0))
+    local sem = coord("semaphores", luds.semaphore(2))
+    coord("permits", assert(sem:acquire()))
+    local released = coord("permits", assert(sem:acquire()))
+    released:release()
+    coord("groups", luds.group())
+    local busy = coord("groups", luds.group())
+    busy:spawn(luds.sleep, 0.01)
+    local ended = coord("groups", luds.group())
+    ended:spawn(function() end)
+    ended:wait()
     pool = p
   end
 
@@ -324,7 +360,7 @@ local function fuzz(area, seed, iterations, dir)
     table.sort(names)
     for _, k in ipairs(names) do targets[#targets + 1] = { name = k, fn = luds[k] } end
   elseif area == "meta" then
-    for _, list in ipairs({ "listeners", "conns", "packets", "tasks" }) do
+    for _, list in ipairs({ "listeners", "conns", "packets", "tasks", table.unpack(COORDINATION) }) do
       methods_of(list, true)
     end
   else
@@ -348,6 +384,7 @@ local function fuzz(area, seed, iterations, dir)
       if RETURNS_NOTHING[name] then return "ok" end
       return nil, "returned nothing"
     end
+    if v == nil and n == 1 and RETURNS_NIL[name] then return "ok" end
     if v == nil then
       if n < 3 or type(r[3]) ~= "string" or type(r[4]) ~= "string" then
         return nil, ("returned nil, %s, %s"):format(type(r[3]), type(r[4]))
@@ -504,6 +541,23 @@ else
     local out = run_area(self, "tasks", 600)
     for _, name in ipairs({ "wait", "cancel", "status" }) do
       lu.assertStrContains(out, "\n" .. name .. "@tasks ok=")
+    end
+  end
+
+  -- Channels, events, conds, semaphores, permits and groups, each in its
+  -- states (empty, full, closed, waited on, set, held, released, busy).
+  local COORD_METHODS = {
+    channels = { "send", "recv", "try_send", "try_recv", "close", "values", "capacity" },
+    events = { "wait", "set", "clear", "is_set" }, conds = { "wait", "signal", "broadcast" },
+    semaphores = { "acquire", "release", "available" }, permits = { "release" },
+    groups = { "spawn", "wait", "cancel" },
+  }
+  for _, list in ipairs(COORDINATION) do
+    TestFuzz["test_" .. list .. "_methods"] = function(self)
+      local out = run_area(self, list, 400)
+      for _, name in ipairs(COORD_METHODS[list]) do
+        lu.assertStrContains(out, "\n" .. name .. "@" .. list .. " ok=")
+      end
     end
   end
 

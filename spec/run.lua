@@ -1,8 +1,9 @@
 -- Runs the specs, each in its own process so a crash or hang fails that file and
 -- not the run; sums the counts and ends with one line "N passed, N failed".
 --   luds spec/run.lua [spec files...]
--- With no files: every spec/*_spec.lua on luds, the stream, networks, copy and
--- chan specs again on a stock lua5.4 with build/luds.so, the C tests in build/tests
+-- With no files: every spec/*_spec.lua on luds, the stream, networks, copy,
+-- and coordination (chan, select, sync, group, deadlock, serve) specs again
+-- on a stock lua5.4 with build/luds.so, the C tests in build/tests
 -- and the install check.
 -- LUDS names the binary to test (default build/luds), e.g. a sanitizer build;
 -- LUDS_WRAP prefixes each spec process (valgrind); LUDS_ASAN names a sanitizer
@@ -37,7 +38,8 @@ local function runs()
     end
   end
   if #arg > 0 or os.getenv("LUDS_QUICK") then return list end
-  for _, name in ipairs({ "stream", "networks", "copy", "chan" }) do
+  for _, name in ipairs({ "stream", "networks", "copy", "chan", "select", "sync", "group",
+    "deadlock", "serve" }) do
     local file = "spec/" .. name .. "_spec.lua"
     add("stock lua5.4: " .. file,
       "lua5.4 " .. q(root .. "/spec/stock.lua") .. " " .. q(root .. "/" .. file))

@@ -590,4 +590,64 @@ function TestChildSignals:test_execute_child_gets_default_signals()
   end, 10)
 end
 
+TestErrorsAndTaskList = H.suite()
+
+function TestErrorsAndTaskList:test_on_error_gets_each_failure()
+  H.run(function()
+    local got = {}
+    lu.assertNil(luds.on_error(function(t, msg, err) got[#got + 1] = { t, msg, err } end))
+    local value = { code = 7 }
+    local a = luds.spawn(error, value)
+    local line = debug.getinfo(1, "l").currentline + 1
+    local b = luds.spawn(function() error("boom") end)
+    H.wait_for("both reports", function() return #got == 2 end)
+    lu.assertIs(got[1][1], a)
+    lu.assertIs(got[1][3], value)
+    lu.assertStrMatches(got[1][2], "^%(error object is a table value%)\nstack traceback:\n.*")
+    lu.assertIs(got[2][1], b)
+    local where = debug.getinfo(1, "S").short_src .. ":" .. line
+    lu.assertEquals(got[2][3], where .. ": boom")
+    lu.assertEquals(got[2][2]:match("^[^\n]*\n[^\n]*"), where .. ": boom\nstack traceback:")
+    lu.assertEquals({ a:wait() }, { false, value }) -- wait still gets the error itself
+    lu.assertIsFunction(luds.on_error(nil))
+    lu.assertNil(luds.on_error(nil))
+  end)
+end
+
+-- A handler that raises is reported on stderr, not handed to itself again.
+function TestErrorsAndTaskList:test_failing_handler_is_printed_once()
+  local _, err, status = H.exec_lua([[
+    local luds = require "luds"
+    luds.on_error(function(_, msg) error("handler broke on " .. msg:match("^[^\n]*")) end)
+    luds.spawn(error, "first")
+    luds.sleep(0.05)
+    luds.exit(0)
+  ]])
+  lu.assertEquals(status, 0)
+  local _, n = err:gsub("luds: ", "")
+  lu.assertEquals(n, 1, err)
+  lu.assertStrMatches(err, "^luds: %(command line%):2: handler broke on first\nstack traceback:\n.*")
+end
+
+function TestErrorsAndTaskList:test_on_error_bad_argument()
+  H.assert_raises({ "bad argument #1", "function expected" }, luds.on_error, 42)
+end
+
+function TestErrorsAndTaskList:test_tasks_lists_the_live_ones()
+  H.run(function()
+    local me
+    local sleeper = luds.spawn(luds.sleep, 10)
+    local done = luds.spawn(function() end)
+    done:wait()
+    local set = {}
+    for _, t in ipairs(luds.tasks()) do set[t] = true end
+    lu.assertTrue(set[sleeper])
+    lu.assertNil(set[done])
+    for t in pairs(set) do if t:status() == "running" then me = t end end
+    lu.assertNotNil(me) -- the caller, this test's task
+    sleeper:cancel()
+    for _, t in ipairs(luds.tasks()) do lu.assertNotIs(t, sleeper) end
+  end)
+end
+
 luds.exit(lu.LuaUnit.run())
