@@ -76,10 +76,15 @@ $(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libluds.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libluds.a $(LUA_LIBS) -lm -ldl -o $@
 
 # C tests of the OS layer and of the embedding API (run by spec/run.lua).
-C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test $(BUILD)/tests/workpool_test
+C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test $(BUILD)/tests/proxyproto_test \
+  $(BUILD)/tests/workpool_test
 tests: $(C_TESTS)
 
 $(BUILD)/tests/fsperm_test: spec/c/fsperm_test.c runtime/fsperm.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@
+
+$(BUILD)/tests/proxyproto_test: spec/c/proxyproto_test.c runtime/proxyproto.c runtime/addr.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@
 
@@ -161,16 +166,19 @@ valgrind: test-deps
 # the bindings free of epoll (they name readiness through loop.h).
 lint:
 	@! grep -l 'include <l\(ua\|auxlib\|ualib\)\.h>' runtime/loop.[ch] runtime/sock.[ch] \
-	  runtime/addr.[ch] runtime/fsperm.[ch] runtime/workpool.[ch] runtime/resolve.[ch] \
+	  runtime/addr.[ch] runtime/fsperm.[ch] runtime/proxyproto.[ch] runtime/proc.[ch] \
+	  runtime/fdio.[ch] runtime/worker.[ch] runtime/workpool.[ch] runtime/resolve.[ch] \
 	  || (echo "lint: Lua header in the OS layer" && false)
-	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/luds.c runtime/main.c \
+	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/rt.c runtime/luds.c runtime/main.c \
 	  | grep -v 'runtime/loop.c' || (echo "lint: epoll used outside loop.c" && false)
 
-# Then the channel columns (mk/chan.mk): luds against Go in the same run;
+# Then the channel columns (mk/chan.mk): luds against Go in the same run,
+# the workers' columns (mk/workers.mk): 1 worker against N, and a reload;
 # then dialing by name and lookups in flight (mk/resolve.mk).
 bench: all
 	bash bench/bench.sh
 	@$(MAKE) -s bench-chan
+	@$(MAKE) -s bench-workers
 	@$(MAKE) -s bench-resolve
 
 clean:

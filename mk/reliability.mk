@@ -31,3 +31,19 @@ fuzz: $(BUILD)/fuzz/addr_fuzz
 soak: deps
 	@$(MAKE) -s all
 	$(BUILD)/luds tools/soak.lua $(SOAK_SECONDS)
+
+# The PROXY protocol parser (proxyproto.c), the same way: `make fuzz-proxy`.
+# The first input byte picks the versions accepted; fuzz/corpus-proxy holds
+# the seeds (valid v1 and v2 headers of every family).
+.PHONY: fuzz-proxy
+
+$(BUILD)/fuzz/proxyproto_fuzz: fuzz/proxyproto_fuzz.c runtime/proxyproto.c runtime/addr.c \
+  runtime/proxyproto.h | fuzz-deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) fuzz/proxyproto_fuzz.c runtime/proxyproto.c runtime/addr.c -o $@
+
+fuzz-proxy: $(BUILD)/fuzz/proxyproto_fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus-proxy
+	$(BUILD)/fuzz/proxyproto_fuzz -runs=$(FUZZ_RUNS) -max_total_time=$(FUZZ_SECONDS) -max_len=1024 \
+	  -artifact_prefix=$(BUILD)/fuzz/ -print_final_stats=1 $(BUILD)/fuzz/corpus-proxy \
+	  fuzz/corpus-proxy

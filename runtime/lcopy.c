@@ -6,8 +6,11 @@
  * pipe carries it with splice(2), so the kernel moves the pages and nothing
  * is copied through user space (out of descriptors for the pipe, the
  * scratch buffer goes on). A conn copied into itself (an echo) never
- * splices: measured, it gained nothing and cost two descriptors. Each side
- * waits for its own readiness and honours its own deadline. */
+ * splices: measured, it gained nothing and cost two descriptors; nor does a
+ * copy with a pipe or terminal conn on either side (a terminal cannot take a
+ * splice), nor one whose socket a child made blocking (splice would wait
+ * on it). Each side waits for its own readiness and honours its own
+ * deadline. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <stdlib.h>
@@ -71,10 +74,10 @@ static int hold(copy_state *c, const char *p, size_t n) {
 static ssize_t put_out(lsock *dst, lsock *src, copy_state *c) {
   ssize_t n;
   if (src->blen > 0) {
-    if ((n = sock_send(dst->fd, src->buf + src->boff, src->blen)) > 0)
+    if ((n = lsock_send(dst, src->buf + src->boff, src->blen)) > 0)
       lsock_consume(src, (size_t)n);
   } else if (c->len > 0) {
-    if ((n = sock_send(dst->fd, c->held + c->off, c->len)) > 0)
+    if ((n = lsock_send(dst, c->held + c->off, c->len)) > 0)
       c->off += (size_t)n, c->len -= (size_t)n;
   } else if ((n = sock_splice(c->pipe[0], dst->fd, c->piped)) > 0) {
     c->piped -= (size_t)n;
@@ -98,7 +101,7 @@ static ssize_t pass_on(lua_State *L, lsock *dst, lsock *src, copy_state *c, int 
     return r > 0 ? 1 : r;
   }
   char *buf = rt_scratch(L, src->rt, CHUNK);
-  ssize_t r = sock_recv(src->fd, buf, CHUNK);
+  ssize_t r = lsock_recv(src, buf, CHUNK);
   if (r <= 0)
     return r;
   src->drained = r < CHUNK;
@@ -109,7 +112,7 @@ static ssize_t pass_on(lua_State *L, lsock *dst, lsock *src, copy_state *c, int 
     rt_own(c->rt, c->pipe[0], 1);
     rt_own(c->rt, c->pipe[1], 1);
   }
-  ssize_t m = sock_send(dst->fd, buf, (size_t)r);
+  ssize_t m = lsock_send(dst, buf, (size_t)r);
   if (m == -EAGAIN)
     m = 0;
   if (m < 0)
@@ -171,8 +174,10 @@ static int l_copy(lua_State *L) {
   copy_state *c = lua_newuserdatauv(L, sizeof *c, 0);
   memset(c, 0, sizeof *c);
   c->pipe[0] = c->pipe[1] = -1;
-  c->rt = ((lsock *)lua_touserdata(L, 1))->rt;
-  c->tried_pipe = lua_rawequal(L, 1, 2);
+  lsock *dst = lua_touserdata(L, 1), *src = lua_touserdata(L, 2);
+  c->rt = dst->rt;
+  c->tried_pipe =
+      lua_rawequal(L, 1, 2) || dst->file || src->file || dst->blocking || src->blocking;
   luaL_setmetatable(L, STATE_MT);
   lua_toclose(L, 3);
   return copy_k(L, LUA_OK, 0);

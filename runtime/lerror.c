@@ -38,6 +38,11 @@ static const struct {
     {LERR_WRITE_TO_CONNECTED, "EISCONN", "use of write_to with a connected socket (use write)"},
     {LERR_CLOSED_CHAN, "CLOSED", "use of closed channel"},
     {LERR_DEADLOCK, "DEADLOCK", "all tasks are asleep - deadlock!"},
+    {LERR_NOT_POLLABLE, "EPERM",
+     "descriptor cannot be polled (a regular file, a directory or a device such as /dev/null: "
+     "use io.open)"},
+    {LERR_SIGNALED, "SIGNALED", "killed by signal"},
+    {LERR_PROCESS_DONE, "ESRCH", "process already finished"},
 };
 
 static int find_own(int err) {

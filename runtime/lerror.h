@@ -27,10 +27,13 @@ enum {
   LERR_WRITE_TO_CONNECTED = -5022, /* EISCONN, Go's ErrWriteToConnected */
   LERR_CLOSED_CHAN = -5030,        /* CLOSED, for channels */
   LERR_DEADLOCK = -5031,           /* the scheduler: no task can ever run again */
-  LERR_NOT_FOUND = -5040, /* resolve.h's failures, the same numbers (lresolve.c checks) */
-  LERR_UNKNOWN_PORT = -5041,
-  LERR_LOOKUP_AGAIN = -5042,
-  LERR_LOOKUP_FAIL = -5043,
+  LERR_NOT_POLLABLE = -5040,       /* EPERM: wrap of a regular file, a directory, /dev/null */
+  LERR_SIGNALED = -5041,           /* a child process was ended by a signal */
+  LERR_PROCESS_DONE = -5042,       /* ESRCH: a signal for a child already reaped */
+  LERR_NOT_FOUND = -5050, /* resolve.h's failures, the same numbers (lresolve.c checks) */
+  LERR_UNKNOWN_PORT = -5051,
+  LERR_LOOKUP_AGAIN = -5052,
+  LERR_LOOKUP_FAIL = -5053,
 };
 
 /* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */

@@ -237,17 +237,19 @@ static const addr_net *network_of(const sock_kind *k) {
   return NULL;
 }
 
-/* Pushes a listener, conn or packet conn owning fd; 1, or 3 for a failure
- * triple, in which case fd stays the caller's. */
-static int wrap(lua_State *L, runtime *rt, int fd, const char *op) {
+/* A descriptor that is no socket goes to lfdio.c (pipes, terminals). */
+int lfdpass_wrap(lua_State *L, runtime *rt, int fd, const char *op) {
   sock_kind kind;
   int r = sock_adopt(fd, &kind);
+  if (r == -ENOTSOCK)
+    return lfdio_wrap(L, rt, fd, op);
   const addr_net *net = r < 0 ? NULL : network_of(&kind);
   if (!net)
     return lerror_push(L, op, NULL, NULL, r < 0 ? r : -EPROTONOSUPPORT);
   const char *mt = kind.listening ? LISTENER_MT : kind.type == SOCK_STREAM ? CONN_MT : PACKET_MT;
   lsock *s = lsock_new(L, rt, net, mt);
   lsock_attach(s, fd);
+  s->adopted = 1;
   s->passcred = kind.type == SOCK_SEQPACKET && sock_passcred(fd) == 0;
   s->creds = kind.type == SOCK_DGRAM && kind.family == AF_UNIX && kind.passcred;
   addr peer;
@@ -271,11 +273,12 @@ static int checkfd(lua_State *L, runtime *rt, int i) {
 }
 
 /* luds.wrap(fd) -> listener | conn | packet conn that owns fd (a passed
- * descriptor, or one inherited), its network told by the socket itself |
- * nil, msg, code, in which case fd stays the caller's. */
+ * descriptor, or one inherited), its network told by the socket itself; a
+ * stream conn for a pipe, FIFO or terminal | nil, msg, code, in which case
+ * fd stays the caller's. */
 static int l_wrap(lua_State *L) {
   runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
-  return wrap(L, rt, checkfd(L, rt, 1), "wrap");
+  return lfdpass_wrap(L, rt, checkfd(L, rt, 1), "wrap");
 }
 
 /* The count in LISTEN_FDS if LISTEN_PID is this process (*ours is set), 0
@@ -347,7 +350,7 @@ static int l_listeners_from_env(lua_State *L) {
   }
   const char *name = lua_tostring(L, 1);
   for (int k = 0; k < n; k++) {
-    if (wrap(L, rt, LISTEN_FDS_START + k, "listeners_from_env") != 1)
+    if (lfdpass_wrap(L, rt, LISTEN_FDS_START + k, "listeners_from_env") != 1)
       return 3;
     const char *colon = strchr(name, ':');
     size_t len = colon ? (size_t)(colon - name) : strlen(name);

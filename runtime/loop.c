@@ -25,30 +25,46 @@ static int ctl(loop *lp, int op, loop_io *io, unsigned events) {
   return epoll_ctl(lp->epfd, op, io->fd, &ev) < 0 ? -errno : 0;
 }
 
+/* Watches only `keep`; an fd watched for nothing is removed, or a hung-up
+ * socket nobody reads would be reported on every poll. An exclusive fd
+ * cannot be modified: it is removed, then added again. */
+static void narrow(loop *lp, loop_io *io, unsigned keep) {
+  if (!(keep & ~LOOP_EXCLUSIVE))
+    keep = 0;
+  if (keep == io->armed)
+    return;
+  if (keep && !(io->armed & LOOP_EXCLUSIVE)) {
+    ctl(lp, EPOLL_CTL_MOD, io, keep);
+    io->armed = keep;
+    return;
+  }
+  ctl(lp, EPOLL_CTL_DEL, io, 0);
+  lp->nwatched--;
+  io->armed = 0;
+  if (keep)
+    loop_arm(lp, io, keep);
+}
+
 int loop_arm(loop *lp, loop_io *io, unsigned events) {
-  if ((io->armed & events) == events)
+  unsigned want = io->armed | events;
+  if (want == io->armed)
     return 0;
-  int op = io->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  int r = ctl(lp, op, io, io->armed | events);
+  if (io->armed && (want & LOOP_EXCLUSIVE))
+    narrow(lp, io, 0);
+  int r = ctl(lp, io->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, io, want);
   if (r == 0) {
     lp->nwatched += !io->armed;
-    io->armed |= events;
+    io->armed = want;
   }
   return r;
 }
 
-/* Watches only `keep`; an fd watched for nothing is removed, or a hung-up
- * socket nobody reads would be reported on every poll. */
-static void narrow(loop *lp, loop_io *io, unsigned keep) {
-  if (keep == io->armed)
-    return;
-  if (keep == 0) {
-    ctl(lp, EPOLL_CTL_DEL, io, 0);
-    lp->nwatched--;
-  }
-  else
-    ctl(lp, EPOLL_CTL_MOD, io, keep);
-  io->armed = keep;
+/* After an event on an exclusive fd that stays watched: to the back of the
+ * kernel's queue of loops waiting for it (see LOOP_EXCLUSIVE). */
+static void requeue(loop *lp, loop_io *io) {
+  unsigned armed = io->armed;
+  narrow(lp, io, 0);
+  loop_arm(lp, io, armed);
 }
 
 void loop_forget(loop *lp, loop_io *io) {
@@ -167,12 +183,43 @@ static void dispatch(loop *lp) {
     unsigned idle = io->fn(io, ev->events);
     if (idle & io->armed)
       narrow(lp, io, io->armed & ~idle);
+    else if (io->armed & LOOP_EXCLUSIVE)
+      requeue(lp, io);
   }
   lp->nevents = lp->ievent = 0;
 }
 
+/* Before a wait that would sleep, polls without sleeping for at most
+ * spin_us while the last wait ended soon (within four times that): a peer
+ * answering within microseconds is then met awake, saving the sleep and the
+ * wake-up. An idle loop's waits are long, so it never spins. */
+#define SPIN_RECENT 4
+
+static int spin(loop *lp, int ms) {
+  double start = loop_now(), stop = start + lp->spin_us * 1e-6;
+  if (ms >= 0 && start + ms * 1e-3 < stop)
+    stop = start + ms * 1e-3;
+  int n;
+  do
+    n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, 0);
+  while (n == 0 && loop_now() < stop);
+  return n;
+}
+
+static int wait_events(loop *lp, int ms) {
+  int n = 0;
+  if (ms != 0 && lp->spin_us > 0 && lp->last_wait < lp->spin_us * SPIN_RECENT * 1e-6)
+    n = spin(lp, ms);
+  if (n != 0 || ms == 0)
+    return n;
+  double start = loop_now();
+  n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, ms);
+  lp->last_wait = loop_now() - start;
+  return n;
+}
+
 int loop_poll(loop *lp, double timeout) {
-  int n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, wait_ms(lp, timeout));
+  int n = wait_events(lp, wait_ms(lp, timeout));
   if (n < 0 && errno != EINTR)
     return -errno;
   lp->nevents = n > 0 ? n : 0;
@@ -329,7 +376,13 @@ int loop_init(loop *lp, loop_signal_fn *on_signal) {
     return r;
   }
   ignore_sigpipe();
+  lp->spin_us = LOOP_SPIN_DEFAULT;
+  lp->last_wait = 1;
   return 0;
+}
+
+void loop_set_spin(loop *lp, int us) {
+  lp->spin_us = us < 0 ? 0 : us > LOOP_SPIN_MAX ? LOOP_SPIN_MAX : us;
 }
 
 void loop_free(loop *lp) {

@@ -12,6 +12,13 @@
 #define LOOP_IN EPOLLIN
 #define LOOP_OUT EPOLLOUT
 #define LOOP_HUP (EPOLLERR | EPOLLHUP) /* always reported: wakes both sides */
+/* With LOOP_IN, for an fd that other processes watch too (a listener shared
+ * by workers): each event wakes one of the loops waiting for it, not all.
+ * The kernel takes it only when an fd is added, never changed, so the loop
+ * re-adds such an fd where it would change it, and after each event it
+ * reports, which puts this loop at the back of the kernel's queue: wake-ups
+ * go round-robin rather than always to the first loop that asked. */
+#define LOOP_EXCLUSIVE EPOLLEXCLUSIVE
 #define LOOP_MAX_EVENTS 256
 
 typedef struct loop_io loop_io;
@@ -57,13 +64,16 @@ struct loop {
   int nwatched; /* fds in the interest set, the signalfd included */
   struct epoll_event events[LOOP_MAX_EVENTS];
   int nevents, ievent; /* the batch being dispatched */
+  int spin_us;          /* loop_set_spin; 0: never spin */
+  double last_wait;     /* seconds the last sleeping wait lasted */
 };
 
 int loop_init(loop *lp, loop_signal_fn *on_signal);
 void loop_free(loop *lp);
 double loop_now(void);
 
-/* Adds events to what the loop watches for io; returns 0 or -errno. */
+/* Adds events (LOOP_IN, LOOP_OUT, LOOP_EXCLUSIVE) to what the loop watches
+ * for io; returns 0 or -errno. */
 int loop_arm(loop *lp, loop_io *io, unsigned events);
 /* Stops watching io and drops its events still pending in this batch; call
  * it before closing io->fd. */
@@ -81,6 +91,12 @@ void loop_timer_start(loop *lp, loop_timer *t, double when);
 void loop_timer_stop(loop *lp, loop_timer *t);
 /* Seconds until the earliest timer, 0 if one is due, -1 if there is none. */
 double loop_next_timeout(const loop *lp);
+
+/* How long a loop whose last wait was short polls before it sleeps, in
+ * microseconds (0: never, the default: measured here it cost more than it saved, see README). */
+#define LOOP_SPIN_DEFAULT 0
+#define LOOP_SPIN_MAX 1000
+void loop_set_spin(loop *lp, int us);
 
 /* Waits at most timeout seconds (-1: until a timer or event), dispatches the
  * events and expired timers. Returns the number of events or -errno. */

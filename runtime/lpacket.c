@@ -160,8 +160,8 @@ static int l_listen_packet(lua_State *L) {
   luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
-  static const char *const accepted[] = {
-      "group", "mode", "owner", "passcred", "remove_stale", "unlink_on_close", NULL};
+  static const char *const accepted[] = {"group",        "mode",      "owner",           "passcred",
+                                         "remove_stale", "reuseport", "unlink_on_close", NULL};
   lsock_checkopts(L, 3, accepted, "listen_packet");
   lua_settop(L, 3);
   int own = lsock_optflag(L, 3, "unlink_on_close");

@@ -14,6 +14,7 @@
 #include "fsperm.h"
 #include "lerror.h"
 #include "lfsperm.h"
+#include "lproxy.h"
 #include "lresolve.h"
 #include "lwork.h"
 #include "sock.h"
@@ -101,6 +102,8 @@ static void free_path(lsock *s) {
 }
 
 void lsock_shut(lsock *s) {
+  if (s->proxy || s->proxied) /* first: a listener's pending conns, even if its listen failed */
+    lproxy_free(s);
   if (s->fd < 0)
     return;
   if (!s->rt->closed)
@@ -112,6 +115,8 @@ void lsock_shut(lsock *s) {
   rt_remove_closer(&s->closer);
   free_path(s);
   rt_own(s->rt, s->fd, 0);
+  if (s->file & LSOCK_FILE_RESTORE)
+    fdio_set_blocking(s->fd);
   sock_close(s->fd);
   s->fd = s->io.fd = -1;
   lfdpass_drop(s);
@@ -159,7 +164,7 @@ int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op
 
 int lsock_wait(lua_State *L, lsock *s, unsigned dir, lua_KContext ctx, lua_KFunction k) {
   task *t = task_running(L, s->rt);
-  int r = loop_arm(&s->rt->lp, &s->io, dir);
+  int r = loop_arm(&s->rt->lp, &s->io, dir | s->share);
   if (r < 0)
     return lsock_fail(L, s, dir == LOOP_IN ? "read" : "write", r);
   task **slot = dir == LOOP_IN ? &s->reader : &s->writer;
@@ -264,6 +269,11 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
   int r = lfsperm_options(L, opts, &o);
   if (r < 0)
     return r;
+  int reuseport = lsock_optflag(L, opts, "reuseport");
+  if (reuseport && s->net->family == AF_UNIX)
+    luaL_error(L,
+               "option 'reuseport' needs an IP network (tcp, tcp4, tcp6, udp, udp4, udp6), not %s",
+               s->net->name);
   const char *path = addr_path(a);
   if (!path && (o.mode >= 0 || o.uid != -1 || o.gid != -1))
     return LERR_NO_SOCKET_FILE;
@@ -274,6 +284,8 @@ int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
     return r;
   if (s->net->family != AF_UNIX && s->net->listens)
     sock_reuseaddr(s->fd);
+  if (reuseport && (r = sock_reuseport(s->fd)) < 0)
+    return r;
   struct fsperm_stat st;
   r = fsperm_bind_unix(s->fd, (const struct sockaddr *)&a->ss, a->len, path, o.mode, o.uid, o.gid,
                        path && own ? &st : NULL);
@@ -299,10 +311,22 @@ static int s_gc(lua_State *L) {
   return 0;
 }
 
+/* A plain descriptor has no half close: the direction asked for is all it
+ * has (a pipe's end), and then it closes, or it is refused. */
+static int shut_file(lua_State *L, lsock *s, int how, const char *op) {
+  if (s->file & (how == SHUT_WR ? LSOCK_FILE_READ : LSOCK_FILE_WRITE))
+    return lsock_fail(L, s, op, -EOPNOTSUPP);
+  lsock_shut(s);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int shut(lua_State *L, int how, const char *op) {
   lsock *s = lsock_self(L);
   if (s->fd < 0)
     return lsock_fail(L, s, op, LERR_CLOSED);
+  if (s->file)
+    return shut_file(L, s, how, op);
   int r = sock_shutdown(s->fd, how);
   if (r < 0)
     return lsock_fail(L, s, op, r);
@@ -320,7 +344,7 @@ static int push_name(lua_State *L, int peer, const char *op) {
   addr a;
   if (s->fd < 0)
     return lsock_fail(L, s, op, LERR_CLOSED);
-  int r = sock_name(s->fd, peer, &a);
+  int r = lproxy_name(s, peer, &a);
   if (r == -ENOTCONN && s->net->type == SOCK_DGRAM)
     return lua_pushliteral(L, ""), 1;
   if (r < 0)
@@ -381,9 +405,9 @@ static int s_tostring(lua_State *L) {
   addr x;
   if (s->fd < 0)
     return lua_pushfstring(L, "%s %s (closed)", s->net->name, kind), 1;
-  if (sock_name(s->fd, 0, &x) == 0)
+  if (lproxy_name(s, 0, &x) == 0)
     alen = addr_write(&x, a, sizeof a);
-  if (kind[0] != 'l' && sock_name(s->fd, 1, &x) == 0)
+  if (kind[0] != 'l' && lproxy_name(s, 1, &x) == 0)
     blen = addr_write(&x, b, sizeof b);
   luaL_Buffer out;
   luaL_buffinit(L, &out);
@@ -397,20 +421,40 @@ static int s_tostring(lua_State *L) {
   return 1;
 }
 
+static int accept_fd(lua_State *L, lsock *ln) {
+  int fd, tries = 0;
+  do /* a connection reset before we took it is not the listener's error */
+    fd = sock_accept(ln->fd);
+  while (fd == -ECONNABORTED || (fd < 0 && tries++ == 0 && collected(L, fd)));
+  return fd;
+}
+
+/* A PROXY listener hands each new fd to lproxy, which reads its header in
+ * the background, and returns the first conn whose header is complete
+ * (often the one just accepted). After PROXY_BURST accepts without one it
+ * waits on the listener like any other task, so that a flood of clients
+ * that send nothing cannot keep it from yielding. */
+#define PROXY_BURST 64
+
 static int accept_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *ln = lua_touserdata(L, 1);
   int r = lsock_begin(L, ln, status, LOOP_IN, "accept");
   if (r)
     return r;
   lsock *c = lua_touserdata(L, 2);
-  int fd, tries = 0;
-  do /* a connection reset before we took it is not the listener's error */
-    fd = sock_accept(ln->fd);
-  while (fd == -ECONNABORTED || (fd < 0 && tries++ == 0 && collected(L, fd)));
-  if (fd == -EAGAIN)
-    return lsock_wait(L, ln, LOOP_IN, ctx, accept_k);
-  if (fd < 0)
-    return lsock_fail(L, ln, "accept", fd);
+  int fd;
+  for (int n = 0;; n++) {
+    if (ln->proxy && lproxy_take(ln, c))
+      return 1;
+    fd = n < PROXY_BURST ? accept_fd(L, ln) : -EAGAIN;
+    if (fd == -EAGAIN)
+      return lsock_wait(L, ln, LOOP_IN, ctx, accept_k);
+    if (fd < 0)
+      return lsock_fail(L, ln, "accept", fd);
+    if (!ln->proxy)
+      break;
+    lproxy_start(ln, fd);
+  }
   lsock_attach(c, fd);
   if (ln->net->family != AF_UNIX)
     sock_nodelay(fd);
@@ -474,11 +518,21 @@ static int l_listen(lua_State *L) {
   luaL_checkstring(L, 2);
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
-  static const char *const accepted[] = {"backlog", "group", "mode", "owner", "remove_stale", NULL};
+  static const char *const accepted[] = {"backlog",      "group",     "mode",
+                                         "owner",        "proxy",     "proxy_timeout",
+                                         "remove_stale", "reuseport", NULL};
   lsock_checkopts(L, 3, accepted, "listen");
   int backlog = (int)lsock_optrange(L, 3, "backlog", BACKLOG_DEFAULT, INT_MAX);
+  lproxy_opts proxy;
+  lproxy_options(L, 3, net, &proxy);
   lua_settop(L, 3);
-  return lsock_listen_at(L, lsock_new(L, rt, net, LISTENER_MT), 1, backlog);
+  lsock *s = lsock_new(L, rt, net, LISTENER_MT);
+  int r = lproxy_listen(s, &proxy);
+  if (r < 0) {
+    lsock_shut(s);
+    return lerror_push_at(L, "listen", net->name, 2, r);
+  }
+  return lsock_listen_at(L, s, 1, backlog);
 }
 
 enum { DIAL_FRESH, DIAL_CONNECTING, DIAL_BACKOFF };

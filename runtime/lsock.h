@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "fdio.h"
 #include "sock.h"
 #include "task.h"
 
@@ -23,6 +24,14 @@ typedef struct lsock {
   unsigned char drained;  /* a short stream read emptied the buffer and no
                              readiness event came since: skip the recv */
   unsigned char connected; /* a datagram socket with a fixed peer (dialed) */
+  unsigned char file;      /* LSOCK_FILE_* bits: a plain descriptor, not a socket */
+  unsigned char blocking;  /* O_NONBLOCK was cleared for a child that shares it
+                              (lproc.c): reads and writes still pass MSG_DONTWAIT,
+                              but luds.copy must not splice it */
+  unsigned char adopted;   /* luds.wrap'd or passed: the socket may be
+                              another process's too (a service manager's) */
+  unsigned share;          /* LOOP_EXCLUSIVE: a listener other processes
+                              accept from too (workers); else 0 */
   const addr_net *net;
   runtime *rt;
   loop_io io;
@@ -36,7 +45,24 @@ typedef struct lsock {
   unsigned long long rpos;     /* stream offset of buf + boff */
   struct lsock_held *held;     /* descriptors that came with read-ahead bytes */
   const char *kind;            /* "listener", "conn", "packet conn" */
+  struct lproxy_ln *proxy;     /* a PROXY protocol listener's state (lproxy.c) */
+  struct lproxy_hdr *proxied;  /* the PROXY protocol header a conn came with */
 } lsock;
+
+/* A stream conn on a pipe, FIFO, terminal or character device (lfdio.c)
+ * has LSOCK_FILE set and reads and writes with read(2)/write(2). It cannot
+ * be half closed: close_write closes one that only writes, close_read one
+ * that only reads. RESTORE: it was blocking when wrapped, so closing it
+ * clears O_NONBLOCK again on the description others share. */
+enum { LSOCK_FILE = 1, LSOCK_FILE_READ = 2, LSOCK_FILE_WRITE = 4, LSOCK_FILE_RESTORE = 8 };
+
+/* The stream conn's own read and write: one flag test off the socket path. */
+static inline ssize_t lsock_recv(const lsock *s, void *buf, size_t n) {
+  return s->file ? fdio_read(s->fd, buf, n) : sock_recv(s->fd, buf, n);
+}
+static inline ssize_t lsock_send(const lsock *s, const void *buf, size_t n) {
+  return s->file ? fdio_write(s->fd, buf, n) : sock_send(s->fd, buf, n);
+}
 
 /* Pushes a new closed socket object with metatable mt. */
 lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt);
@@ -130,5 +156,24 @@ void lcopy_register(lua_State *L);
 /* Adds luds.wrap, luds.listeners_from_env and luds.close_fd to the table
  * on top. */
 void lfdpass_register(lua_State *L, runtime *rt);
+/* Pushes a listener, conn or packet conn owning socket fd; 1, or 3 for a
+ * failure triple, in which case fd stays the caller's. */
+int lfdpass_wrap(lua_State *L, runtime *rt, int fd, const char *op);
+
+/* Pushes a new closed stream conn for a plain descriptor of fdio_type type
+ * (lfdio.c): its network is "pipe", "tty" or "char". */
+lsock *lfdio_new(lua_State *L, runtime *rt, int type);
+/* Gives a conn of lfdio_new its descriptor with LSOCK_FILE_* flags. */
+void lfdio_attach(lsock *s, int fd, unsigned flags);
+/* luds.wrap of a descriptor that is not a socket: 1 and a conn owning fd,
+ * or 3 for a failure triple (fd stays the caller's). */
+int lfdio_wrap(lua_State *L, runtime *rt, int fd, const char *op);
+/* Adds stdin, stdout, stderr to the table on top (lfdio.c); exec, output's
+ * engine and environ (lproc.c). */
+void lfdio_register(lua_State *L, runtime *rt);
+void lproc_register(lua_State *L, runtime *rt);
+/* Adds luds.worker to the table on top and makes the private module
+ * "luds.workerproc" that luds.workers supervises with (lworker.c). */
+void lworker_register(lua_State *L, runtime *rt);
 
 #endif

@@ -1,4 +1,5 @@
-/* Stream conns for Lua (unix, tcp): read, read_full, read_line, write.
+/* Stream conns for Lua (unix, tcp, and pipes: lfdio.c): read, read_full,
+ * read_line, write.
  * The only allocation on a read is the string it returns; bytes read ahead
  * by read_line/read_full wait in a per-conn buffer, so none is ever lost. */
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "lerror.h"
+#include "lproxy.h"
 #include "lsock.h"
 #include "sock.h"
 
@@ -69,7 +71,7 @@ static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
   if (s->drained)
     return lsock_wait(L, s, LOOP_IN, ctx, conn_read_k);
   char *buf = rt_scratch(L, s->rt, (size_t)ctx);
-  ssize_t n = sock_recv(s->fd, buf, (size_t)ctx);
+  ssize_t n = lsock_recv(s, buf, (size_t)ctx);
   if (n > 0) {
     s->drained = (size_t)n < (size_t)ctx;
     lua_pushlstring(L, buf, (size_t)n);
@@ -100,7 +102,7 @@ static ssize_t fill(lsock *s, size_t want) {
     s->bcap = cap;
   }
   ssize_t n = s->net->family == AF_UNIX ? lfdpass_fill(s, s->bcap - s->blen)
-                                         : sock_recv(s->fd, s->buf + s->blen, s->bcap - s->blen);
+                                         : lsock_recv(s, s->buf + s->blen, s->bcap - s->blen);
   if (n > 0)
     s->blen += (size_t)n;
   s->drained = 0;
@@ -198,7 +200,7 @@ static int conn_write_k(lua_State *L, int status, lua_KContext ctx) {
   if (lsock_begin(L, s, status, LOOP_OUT, "write"))
     return lua_pushinteger(L, (lua_Integer)done), 4;
   while (done < len) {
-    ssize_t n = sock_send(s->fd, data + done, len - done);
+    ssize_t n = lsock_send(s, data + done, len - done);
     if (n == -EAGAIN)
       return lsock_wait(L, s, LOOP_OUT, (lua_KContext)done, conn_write_k);
     if (n < 0)
@@ -222,6 +224,7 @@ void lstream_register(lua_State *L) {
                                      {"read_full", conn_read_full},
                                      {"read_line", conn_read_line},
                                      {"write", conn_write},
+                                     {"proxied", lproxy_proxied},
                                      {NULL, NULL}};
   lsock_class(L, CONN_MT, "conn", methods);
 }

@@ -67,11 +67,14 @@ int luaopen_luds(lua_State *L) {
   lsock_register(L, rt);
   lpacket_register(L, rt);
   lfdpass_register(L, rt);
+  lfdio_register(L, rt);
+  lproc_register(L, rt);
   lcopy_register(L);
   lchan_register(L, rt);
   lsync_register(L, rt);
   lgroup_register(L, rt);
   lfsperm_register(L, rt);
+  lworker_register(L, rt);
   lresolve_register(L, rt);
   lua_pushliteral(L, LUDS_VERSION);
   lua_setfield(L, -2, "version");
@@ -84,6 +87,14 @@ int luaopen_luds(lua_State *L) {
   lua_setfield(L, -3, "serve");
   lua_getfield(L, -1, "server");
   lua_setfield(L, -3, "server");
+  lua_pop(L, 1);
+  require_embedded(L, "luds.proc");
+  lua_getfield(L, -1, "output");
+  lua_setfield(L, -3, "output");
+  lua_pop(L, 1);
+  require_embedded(L, "luds.workers");
+  lua_getfield(L, -1, "workers");
+  lua_setfield(L, -3, "workers");
   lua_pop(L, 1);
   return 1;
 }

@@ -11,10 +11,10 @@
 #include "addr.h"
 
 enum {
-  RESOLVE_NOT_FOUND = -5040,  /* no such host (EAI_NONAME, EAI_NODATA), or none of the family */
-  RESOLVE_NO_SERVICE = -5041, /* no such service for the protocol (EAI_SERVICE) */
-  RESOLVE_AGAIN = -5042,      /* a temporary failure (EAI_AGAIN): the DNS server did not answer */
-  RESOLVE_FAIL = -5043,       /* a permanent failure of the name service (EAI_FAIL) */
+  RESOLVE_NOT_FOUND = -5050,  /* no such host (EAI_NONAME, EAI_NODATA), or none of the family */
+  RESOLVE_NO_SERVICE = -5051, /* no such service for the protocol (EAI_SERVICE) */
+  RESOLVE_AGAIN = -5052,      /* a temporary failure (EAI_AGAIN): the DNS server did not answer */
+  RESOLVE_FAIL = -5053,       /* a permanent failure of the name service (EAI_FAIL) */
 };
 
 #define RESOLVE_MAX 64 /* addresses kept of one answer */

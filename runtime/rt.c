@@ -164,6 +164,9 @@ runtime *rt_get(lua_State *L) {
   for (int i = 0; i < LOOP_NSIG; i++)
     rt->on_sig[i] = LUA_NOREF;
   rt->on_error = LUA_NOREF;
+  const char *spin = getenv("LUDS_SPIN_US");
+  if (spin && *spin)
+    loop_set_spin(&rt->lp, atoi(spin));
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);
   lua_pop(L, 1);
@@ -188,8 +191,25 @@ static int l_on_signal(lua_State *L) {
 }
 
 
+/* luds.spin([microseconds]) -> the setting before: how long the loop polls
+ * before it sleeps while recent waits were short (0: never). */
+static int l_spin(lua_State *L) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  int before = rt->lp.spin_us;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_Integer us = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, us >= 0 && us <= LOOP_SPIN_MAX, 1, "must be 0 to 1000 microseconds");
+    loop_set_spin(&rt->lp, (int)us);
+  }
+  lua_pushinteger(L, before);
+  return 1;
+}
+
 void rt_register(lua_State *L, runtime *rt) {
   lua_pushlightuserdata(L, rt);
   lua_pushcclosure(L, l_on_signal, 1);
   lua_setfield(L, -2, "on_signal");
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, l_spin, 1);
+  lua_setfield(L, -2, "spin");
 }

@@ -1,6 +1,9 @@
 /* Non-blocking socket calls returning -errno. Unix connects never block:
  * the kernel either queues the connection at once or answers EAGAIN when the
- * listener's backlog is full, which the caller retries. */
+ * listener's backlog is full, which the caller retries. Reads and writes
+ * pass MSG_DONTWAIT as well as relying on O_NONBLOCK: a conn handed to a
+ * child process as its stdio has O_NONBLOCK cleared on the description it
+ * shares with us (lproc.c), and must still never block the loop. */
 #include "sock.h"
 
 #include <errno.h>
@@ -48,7 +51,7 @@ int sock_connect_result(int fd) {
 ssize_t sock_recv(int fd, void *buf, size_t n) {
   ssize_t r;
   do
-    r = recv(fd, buf, n, 0);
+    r = recv(fd, buf, n, MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : r;
 }
@@ -56,7 +59,7 @@ ssize_t sock_recv(int fd, void *buf, size_t n) {
 ssize_t sock_send(int fd, const void *buf, size_t n) {
   ssize_t r;
   do
-    r = send(fd, buf, n, MSG_NOSIGNAL);
+    r = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : r;
 }
@@ -81,6 +84,8 @@ static int set_int(int fd, int level, int opt) {
 int sock_reuseaddr(int fd) { return set_int(fd, SOL_SOCKET, SO_REUSEADDR); }
 
 int sock_nodelay(int fd) { return set_int(fd, IPPROTO_TCP, TCP_NODELAY); }
+
+int sock_reuseport(int fd) { return set_int(fd, SOL_SOCKET, SO_REUSEPORT); }
 
 static void from_ucred(const struct ucred *u, sock_cred *cred) {
   cred->pid = u->pid;
@@ -120,7 +125,7 @@ ssize_t sock_recv_packet(int fd, void *buf, size_t cap, addr *from, sock_cred *c
   }
   ssize_t n;
   do
-    n = recvmsg(fd, &m, MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    n = recvmsg(fd, &m, MSG_TRUNC | MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n < 0)
     return -errno;
@@ -146,7 +151,7 @@ ssize_t sock_send_packet(int fd, const void *buf, size_t n, const addr *to) {
   socklen_t len = to ? to->len : 0;
   ssize_t r;
   do
-    r = sendto(fd, buf, n, MSG_NOSIGNAL, sa, len);
+    r = sendto(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT, sa, len);
   while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : r;
 }
@@ -207,7 +212,7 @@ ssize_t sock_send_fds(int fd, const void *buf, size_t n, const int *fds, int nfd
   }
   ssize_t r;
   do
-    r = sendmsg(fd, &m, MSG_NOSIGNAL);
+    r = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : r;
 }
@@ -245,7 +250,7 @@ ssize_t sock_recv_fds(int fd, void *buf, size_t cap, int *fds, int max_fds, int 
   ssize_t r;
   *nfds = *flags = 0;
   do
-    r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+    r = recvmsg(fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   while (r < 0 && errno == EINTR);
   if (r < 0)
     return -errno;

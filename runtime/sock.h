@@ -18,6 +18,7 @@ int sock_accept(int fd);
  * sock_connect_result), -EAGAIN (a full unix backlog: retry later). */
 int sock_connect(int fd, const addr *a);
 int sock_connect_result(int fd);
+/* Reads and writes never block, whatever O_NONBLOCK says (MSG_DONTWAIT). */
 ssize_t sock_recv(int fd, void *buf, size_t n);
 /* Never raises SIGPIPE. */
 ssize_t sock_send(int fd, const void *buf, size_t n);
@@ -28,6 +29,9 @@ int sock_name(int fd, int peer, addr *a);
 /* Options luds sets by default: SO_REUSEADDR on IP listeners, TCP_NODELAY. */
 int sock_reuseaddr(int fd);
 int sock_nodelay(int fd);
+/* SO_REUSEPORT: sockets that all set it share one address; the kernel
+ * spreads connections (or datagrams) among them. */
+int sock_reuseport(int fd);
 
 enum { SOCK_TRUNCATED = 1, SOCK_HAS_CREDS = 2, SOCK_FDS_DROPPED = 4 };
 

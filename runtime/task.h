@@ -77,6 +77,8 @@ struct runtime {
   size_t max_packet; /* the longest message a packet read may meet */
   unsigned char *owned; /* bitset of the fds this runtime's sockets own */
   size_t owned_bytes;
+  int background; /* fds armed that can wake no task (children nobody waits
+                     for, watched only to be reaped): no bar to a deadlock */
 };
 
 /* The runtime of L, or NULL if it has none yet (never raises). */

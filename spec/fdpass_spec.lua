@@ -127,13 +127,14 @@ function TestFdPass:test_not_over_ip()
   end)
 end
 
--- A descriptor that is not a socket cannot be adopted (run in a child whose
--- standard input is /dev/null).
-function TestFdPass:test_wrap_refuses_a_non_socket()
+-- A descriptor that is neither a socket nor pollable (a pipe or terminal
+-- would be wrapped: pipe_spec) cannot be adopted (run in a child whose
+-- standard input is /dev/null, which epoll refuses).
+function TestFdPass:test_wrap_refuses_an_unpollable_non_socket()
   H.run(function()
     local code = "local luds = require 'luds'; print(select(3, luds.wrap(0)))"
     local out, _, status = H.exec(("%s -e %s"):format(H.q(H.LUDS), H.q(code)))
-    lu.assertEquals(out, "ENOTSOCK\n")
+    lu.assertEquals(out, "EPERM\n")
     lu.assertEquals(status, 0)
   end)
 end

@@ -20,10 +20,11 @@ local SEED = 42
 
 -- What a function may return besides a truthy value or the failure triple.
 local RETURNS_FALSE = { wait = true, cancel = true, run = true, try_send = true,
-  try_recv = true, is_set = true, release = true, signal = true }
+  try_recv = true, is_set = true, release = true, signal = true, proxied = true }
 local RETURNS_NOTHING = { sleep = true, __gc = true, __close = true }
--- What may return nil alone: on_error gives back the previous handler.
-local RETURNS_NIL = { on_error = true }
+-- What may return nil alone: on_error gives back the previous handler;
+-- worker says this is no worker process.
+local RETURNS_NIL = { on_error = true, worker = true }
 
 -- Argument kinds of each function, for the calls that are well-typed enough
 -- to get past the argument checks. Unknown names get random arguments.
@@ -32,14 +33,18 @@ local SIG = {
   dial = { "net", "addr", "opts" }, spawn = { "fn", "any", "any" }, sleep = { "seconds" },
   now = {}, run = { "fn", "any" }, chown = { "path", "id", "id" }, chmod = { "path", "mode" },
   stat = { "path" }, lookup_user = { "who" }, lookup_group = { "who" }, user_groups = { "who" },
-  remove_stale = { "path" }, on_error = { "handler" }, tasks = {}, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
+  remove_stale = { "path" }, on_error = { "handler" }, tasks = {}, spin = { "spinus" },
+  exec = { "argv", "execopts" }, output = { "argv", "execopts" }, environ = {},
+  stdin = {}, stdout = {}, stderr = {}, serve = { "listener", "fn" }, server = { "listener", "fn" }, on_signal = { "signame", "handler" },
   -- Given a real descriptor they would close or adopt one of the fuzzer's
   -- own (as exit would end it), so they only ever get numbers that are not.
-  wrap = { "badfd" }, close_fd = { "badfd" }, listeners_from_env = {}, copy = { "conn", "conn" },
+  wrap = { "badfd" }, close_fd = { "badfd" },
+  -- A listen that fails, or workers would be started (as exit would end it).
+  worker = {}, workers = { "workers_opts" }, listeners_from_env = {}, copy = { "conn", "conn" },
   accept = {}, addr = {}, fd = {}, close = {}, set_deadline = { "deadline" },
   read = { "max" }, read_full = { "max" }, read_line = {}, write = { "data" },
   close_write = {}, close_read = {}, local_addr = {}, remote_addr = {},
-  set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {},
+  set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {}, proxied = {},
   read_from = { "max" }, write_to = { "data", "addr" }, send_fds = { "data", "fds" },
   recv_fds = { "max", "max" }, wait = { "seconds" }, cancel = {}, status = {},
   select = { "cases", "selopts" }, resolve = { "lookup", "net", "seconds" }, peer_groups = {},
@@ -51,13 +56,14 @@ local SIG = {
 
 -- Functions that only ever get arguments of their signature (see SIG):
 -- resolve too, so that it never sends a made-up name to a DNS server.
-local GUARDED = { wrap = true, close_fd = true, resolve = true }
+local GUARDED = { wrap = true, close_fd = true, workers = true, resolve = true }
 
 local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "copy", "dial",
   "event", "group", "listen", "select", "semaphore",
   "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_error",
-  "on_signal", "remove_stale", "resolve", "run", "serve", "server", "sleep", "spawn", "stat",
-  "tasks", "user_groups", "wrap" }
+  "on_signal", "remove_stale", "resolve", "run", "serve", "server", "sleep", "spawn", "stat", "tasks",
+  "user_groups", "wrap", "exec", "output", "environ", "spin", "stdin", "stdout", "stderr",
+  "worker", "workers" }
 
 local COORDINATION = { "channels", "events", "conds", "semaphores", "permits", "groups" }
 
@@ -234,12 +240,14 @@ local function fuzz(area, seed, iterations, dir)
   -- these, so that calls get past the check, now and then one of another
   -- function's or a key that is not a string.
   local OPTION_NAMES = {
-    listen = { "backlog", "group", "mode", "owner", "remove_stale" },
-    listen_packet = { "group", "mode", "owner", "passcred", "remove_stale", "unlink_on_close" },
+    listen = { "backlog", "group", "mode", "owner", "proxy", "proxy_timeout", "remove_stale",
+      "reuseport" },
+    listen_packet = { "group", "mode", "owner", "passcred", "remove_stale", "reuseport",
+      "unlink_on_close" },
     dial = { "local_address", "timeout" },
   }
   local ALL_OPTIONS = { "backlog", "group", "local_address", "mode", "owner", "passcred",
-    "remove_stale", "timeout", "unlink_on_close" }
+    "proxy", "proxy_timeout", "remove_stale", "reuseport", "timeout", "unlink_on_close" }
   local any -- every kind of value
   local GEN = {
     net = function() return chance(0.85) and pick(NETS) or pick(STRINGS) end,
@@ -264,6 +272,9 @@ local function fuzz(area, seed, iterations, dir)
         remove_stale = { true, false, 1, "yes" },
         unlink_on_close = { true, false, 0 },
         passcred = { true, false, "yes" },
+        proxy = { true, false, "v1", "v2", "v3", 1 },
+        proxy_timeout = { 0.001, 0.005, 0, -1, 0 / 0, math.huge, "x", 5 },
+        reuseport = { true, false, "yes" },
         timeout = { 0, 0.001, 0.01, -1, 0 / 0, math.huge, 1e308, "x", "0.01" },
         local_address = { "", "@", pick(addresses()), pick(STRINGS), 7 },
       }
@@ -318,6 +329,16 @@ local function fuzz(area, seed, iterations, dir)
     data = function()
       return pick({ "", "x", "hello\n", MiB, ("y"):rep(65536), ("z"):rep(300000), "\0\0", 42, {} })
     end,
+    spinus = function() return pick({ 0, 1, 50, 1000, 1001, -1, 0.5, "x", nil }) end,
+    argv = function()
+      return pick({ { "true" }, { "/bin/echo", "x" }, { "no-such-program-luds" }, {}, { "" },
+        { "true", 1 }, { "a\0b" }, { "sh", "-c", "exit 3" } })
+    end,
+    execopts = function()
+      return pick({ nil, {}, { stdout = "pipe" }, { stdin = "null", stdout = "null" },
+        { cwd = "/nonexistent" }, { env = { A = "1" } }, { bogus = 1 }, { timeout = 0.01 },
+        { stderr = "stdout" }, hostile_table() })
+    end,
     fds = function() return pick({ {}, { 0 }, { 1, 2 }, { -1 }, { 1e9 }, "x", { "a" } }) end,
     -- Numeric, localhost or malformed: nothing a DNS server would be asked.
     lookup = function()
@@ -338,6 +359,13 @@ local function fuzz(area, seed, iterations, dir)
     return pick(pool.all)
   end
   GEN.any = any
+  GEN.workers_opts = function() -- always a failing listen: never a supervisor
+    local o = { listen = function() return nil, "listen: fuzzed", "EINVAL" end }
+    for _, k in ipairs({ "n", "drain", "serve", "start_timeout" }) do
+      if chance(0.3) then o[k] = any() end
+    end
+    return o
+  end
 
   -- The functions of the area: name, function, and the list its self comes
   -- from (nil for module functions).

@@ -8,8 +8,8 @@ local creds = require "luds.creds"
 local H = require "helper"
 
 local ACCEPTED = {
-  listen = "backlog, group, mode, owner, remove_stale",
-  listen_packet = "group, mode, owner, passcred, remove_stale, unlink_on_close",
+  listen = "backlog, group, mode, owner, proxy, proxy_timeout, remove_stale, reuseport",
+  listen_packet = "group, mode, owner, passcred, remove_stale, reuseport, unlink_on_close",
   dial = "local_address, timeout",
 }
 

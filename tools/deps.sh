@@ -23,6 +23,13 @@ if [ "${1:-run}" = test ]; then
   need strace command -v strace
   need luarocks command -v luarocks
   need iproute2 command -v ip # lo up in the namespaces of resolve_spec
+  # proxy_spec puts both in front of a luds server (PROXY protocol). haproxy
+  # lives in /usr/sbin, which need not be on a user's PATH. Where services
+  # start on install (systemd), Debian's nginx starts its default site on
+  # port 80: `systemctl disable --now nginx` if that is not wanted.
+  need haproxy sh -c 'test -x /usr/sbin/haproxy || command -v haproxy'
+  need nginx sh -c 'test -x /usr/sbin/nginx || command -v nginx'
+  need libnginx-mod-stream test -f /usr/lib/nginx/modules/ngx_stream_module.so
 fi
 for extra in ${EXTRA_PACKAGES:-}; do
   need "$extra" dpkg-query -W -f='${Status}' "$extra"

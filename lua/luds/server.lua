@@ -94,6 +94,10 @@ end
 -- handlers, then cancels those still running. Returns true when every
 -- handler ended by itself, else false and how many were cancelled.
 function Server:shutdown(timeout)
+  -- One pass first: an accept already woken for a conn takes it (a shared
+  -- listener's wake-up goes to one worker only; closing before that accept
+  -- would leave the conn queued with no worker told of it).
+  luds.sleep(0)
   self.ln:close()
   local deadline = timeout and luds.now() + timeout
   for t in pairs(self.tasks) do
