@@ -71,14 +71,16 @@ function TestPeerGroups:test_dialed_conn_sees_the_listeners_groups()
   needs_root()
   H.run(function()
     local path = self.dir .. "/srv.sock"
-    local server = [[local ln = assert(require("luds").listen("unix", arg[1])) ln:accept():read()]]
+    -- it serves until TERM: H.wait_socket's own probe is a conn too
+    local server = [[local ln = assert(require("luds").listen("unix", arg[1]))
+      while true do ln:accept():read() end]]
     local p = H.start(self.dir, ("setpriv --reuid=0 --regid=0 --groups=777,778 %s -e %s %s")
       :format(H.q(H.LUDS), H.q(server), H.q(path)))
     H.wait_socket(path)
     local conn = assert(luds.dial("unix", path))
     lu.assertEquals(conn:peer_groups(), { 777, 778 })
     conn:close()
-    H.wait_exit(p)
+    lu.assertEquals(H.stop(p, "TERM"), 143)
   end)
 end
 
