@@ -5,7 +5,7 @@ BUILD ?= build
 OPT ?= -O2 -g
 LUA_CFLAGS := $(shell $(PKG_CONFIG) --cflags lua5.4 2>/dev/null)
 LUA_LIBS := $(shell $(PKG_CONFIG) --libs lua5.4 2>/dev/null)
-CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(OPT) \
+CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -pthread $(OPT) \
   -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
   -MMD -MP $(LUA_CFLAGS) -Iruntime
 LUAC ?= lua5.4
@@ -59,8 +59,10 @@ $(BUILD)/luds: $(BUILD)/obj/main.o $(BUILD)/libluds.a
 	$(CC) $(CFLAGS) -rdynamic $^ $(LUA_LIBS) -lm -ldl -o $@
 
 # The loadable module links no liblua: the lua5.4 that loads it provides it.
+# -z nodelete: lua_close dlcloses it, and a worker thread left inside a slow
+# lookup (workpool.h) still has code of it to return to.
 $(BUILD)/luds.so: $(LIB_OBJ)
-	$(CC) $(CFLAGS) -shared $^ -o $@
+	$(CC) $(CFLAGS) -shared -Wl,-z,nodelete $^ -o $@
 
 # The shared library for embedding hosts; it needs liblua, as a host does.
 $(BUILD)/$(SONAME): $(LIB_OBJ)
@@ -76,7 +78,8 @@ $(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libluds.a
 	$(CC) $(CFLAGS) $< $(BUILD)/libluds.a $(LUA_LIBS) -lm -ldl -o $@
 
 # C tests of the OS layer and of the embedding API (run by spec/run.lua).
-C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test $(BUILD)/tests/proxyproto_test
+C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test $(BUILD)/tests/proxyproto_test \
+  $(BUILD)/tests/workpool_test
 tests: $(C_TESTS)
 
 $(BUILD)/tests/fsperm_test: spec/c/fsperm_test.c runtime/fsperm.c
@@ -84,6 +87,10 @@ $(BUILD)/tests/fsperm_test: spec/c/fsperm_test.c runtime/fsperm.c
 	$(CC) $(CFLAGS) $^ -o $@
 
 $(BUILD)/tests/proxyproto_test: spec/c/proxyproto_test.c runtime/proxyproto.c runtime/addr.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@
+
+$(BUILD)/tests/workpool_test: spec/c/workpool_test.c runtime/workpool.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@
 
@@ -157,23 +164,26 @@ valgrind: test-deps
 	@$(MAKE) -s all tests
 	LUDS_WRAP="$(VALGRIND)" LUDS_QUICK=1 $(BUILD)/luds spec/run.lua
 	$(VALGRIND) $(BUILD)/tests/embed_test
+	$(VALGRIND) $(BUILD)/tests/workpool_test
 
 # The OS layer must stay free of Lua (no Lua header below the bindings), and
 # the bindings free of epoll (they name readiness through loop.h).
 lint:
 	@! grep -l 'include <l\(ua\|auxlib\|ualib\)\.h>' runtime/loop.[ch] runtime/sock.[ch] \
 	  runtime/addr.[ch] runtime/fsperm.[ch] runtime/proxyproto.[ch] runtime/proc.[ch] \
-	  runtime/fdio.[ch] runtime/worker.[ch] \
+	  runtime/fdio.[ch] runtime/worker.[ch] runtime/workpool.[ch] runtime/resolve.[ch] \
 	  || (echo "lint: Lua header in the OS layer" && false)
 	@! grep -l 'EPOLL\|epoll_' runtime/l*.c runtime/task.c runtime/rt.c runtime/luds.c runtime/main.c \
 	  | grep -v 'runtime/loop.c' || (echo "lint: epoll used outside loop.c" && false)
 
 # Then the channel columns (mk/chan.mk): luds against Go in the same run,
-# and the workers' columns (mk/workers.mk): 1 worker against N, and a reload.
+# the workers' columns (mk/workers.mk): 1 worker against N, and a reload;
+# then dialing by name and lookups in flight (mk/resolve.mk).
 bench: all
 	bash bench/bench.sh
 	@$(MAKE) -s bench-chan
 	@$(MAKE) -s bench-workers
+	@$(MAKE) -s bench-resolve
 
 clean:
 	rm -rf $(BUILD)

@@ -1,9 +1,11 @@
 /* Address parsing and formatting for every network luds speaks. Unix paths
  * must fit sun_path with their terminating NUL; abstract names may hold any
- * byte; IP hosts are numeric or "localhost", so parsing never blocks. */
+ * byte; an IP address with a host or service name in it is checked and
+ * told apart (ADDR_NAME), never looked up: parsing never blocks. */
 #include "addr.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -59,7 +61,7 @@ static int parse_unix(const char *s, size_t len, addr *a, int *why) {
 }
 
 /* An empty port is port 0 (the kernel picks one), as in Go. */
-static int parse_port(const char *s, unsigned *port) {
+int addr_port(const char *s, unsigned *port) {
   char *end;
   if (!*s)
     return *port = 0, 0;
@@ -72,37 +74,108 @@ static int parse_port(const char *s, unsigned *port) {
   return 0;
 }
 
-/* Splits "host:port" or "[host]:port" into host (NUL-terminated) and port. */
-static int split_hostport(const char *s, size_t len, char *host, size_t cap, unsigned *port,
-                          int *why) {
+/* A service name as /etc/services spells them: a letter, then letters,
+ * digits, '-' and '_'. */
+static int is_service(const char *s) {
+  if (!isalpha((unsigned char)*s))
+    return 0;
+  for (; *s; s++)
+    if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+      return 0;
+  return 1;
+}
+
+/* The port text p (n bytes) into port: a number or a service name. */
+static int check_port(const char *p, size_t n, char port[ADDR_SERVBUF]) {
+  unsigned number;
+  if (n >= ADDR_SERVBUF)
+    return -EINVAL;
+  memcpy(port, p, n);
+  port[n] = '\0';
+  return addr_port(port, &number) == 0 || is_service(port) ? 0 : -EINVAL;
+}
+
+static int numeric(const char *host) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* A host name as Go's isDomainName takes one: labels of letters, digits,
+ * '-' and '_', 63 bytes at most, none starting or ending with '-', joined
+ * by dots (a final one allowed), 253 bytes at most, not all digits. */
+static int is_domain(const char *h, size_t n) {
+  if (n > 0 && h[n - 1] == '.')
+    n--;
+  if (n == 0 || n > ADDR_HOSTBUF - 3)
+    return 0;
+  size_t label = 0;
+  int named = 0;
+  char last = '.';
+  for (size_t i = 0; i < n; last = h[i++]) {
+    unsigned char c = (unsigned char)h[i];
+    if (c == '.') {
+      if (last == '.' || last == '-')
+        return 0;
+      label = 0;
+      continue;
+    }
+    if (c == '-' && last == '.')
+      return 0;
+    if (!isalnum(c) && c != '-' && c != '_')
+      return 0;
+    named |= !isdigit(c);
+    if (++label > 63)
+      return 0;
+  }
+  return last != '-' && named;
+}
+
+/* The host text h (n bytes) into host: empty (any address), numeric, or,
+ * outside brackets, a host name. */
+static int check_host(const char *h, size_t n, int bracketed, char host[ADDR_HOSTBUF], int *why) {
+  if (n >= ADDR_HOSTBUF || memchr(h, '\0', n))
+    return invalid(why, ADDR_BAD_HOST);
+  memcpy(host, h, n);
+  host[n] = '\0';
+  if (n == 0 || numeric(host) || (!bracketed && is_domain(host, n)))
+    return 0;
+  return invalid(why, ADDR_BAD_HOST);
+}
+
+int addr_split(const char *s, size_t len, char host[ADDR_HOSTBUF], char port[ADDR_SERVBUF],
+               int *why) {
   const char *colon = memrchr(s, ':', len);
   if (!colon || s[len - 1] == ']')
     return invalid(why, ADDR_MISSING_PORT);
   const char *h = s;
   size_t hlen = (size_t)(colon - s);
-  if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']')
+  int bracketed = hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']';
+  if (bracketed)
     h++, hlen -= 2;
   else if (memchr(s, ':', hlen))
     return invalid(why, ADDR_NEEDS_BRACKETS);
-  if (memchr(colon, '\0', (size_t)(s + len - colon)) || parse_port(colon + 1, port) < 0)
+  size_t plen = (size_t)(s + len - colon) - 1;
+  if (memchr(colon, '\0', plen + 1) || check_port(colon + 1, plen, port) < 0)
     return invalid(why, ADDR_BAD_PORT);
-  if (hlen >= cap || memchr(h, '\0', hlen))
-    return invalid(why, ADDR_BAD_HOST);
-  memcpy(host, h, hlen);
-  host[hlen] = '\0';
-  return 0;
+  return check_host(h, hlen, bracketed, host, why);
 }
+
+/* Outside brackets, a colon makes it an IPv6 address: no name has one. */
+int addr_split_host(const char *s, size_t len, char host[ADDR_HOSTBUF], int *why) {
+  int bracketed = len >= 2 && s[0] == '[' && s[len - 1] == ']';
+  if (bracketed)
+    return check_host(s + 1, len - 2, 1, host, why);
+  return check_host(s, len, memchr(s, ':', len) != NULL, host, why);
+}
+
+int addr_is_name(const char *host) { return *host && !numeric(host); }
 
 static int ip4(const char *host, unsigned port, addr *a) {
   struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
   in->sin_family = AF_INET;
   in->sin_port = htons((uint16_t)port);
   a->len = sizeof *in;
-  if (!*host)
-    return 0;
-  if (strcmp(host, "localhost") == 0)
-    host = "127.0.0.1";
-  return inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -EINVAL;
+  return !*host || inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -EINVAL;
 }
 
 static int ip6(const char *host, unsigned port, addr *a) {
@@ -110,26 +183,27 @@ static int ip6(const char *host, unsigned port, addr *a) {
   in6->sin6_family = AF_INET6;
   in6->sin6_port = htons((uint16_t)port);
   a->len = sizeof *in6;
-  if (!*host)
+  return !*host || inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
+}
+
+/* "tcp" and "udp" take either version: a colon says IPv6. */
+int addr_ip(const addr_net *net, const char *host, unsigned port, addr *a, int *why) {
+  memset(a, 0, sizeof *a);
+  int v6 = net->family == AF_INET6 || (net->family == AF_UNSPEC && strchr(host, ':'));
+  if ((v6 ? ip6 : ip4)(host, port, a) == 0)
     return 0;
-  if (strcmp(host, "localhost") == 0)
-    host = "::1";
-  return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
+  return invalid(why, numeric(host) ? ADDR_WRONG_FAMILY : ADDR_BAD_HOST);
 }
 
 static int parse_ip(const addr_net *net, const char *s, size_t len, addr *a, int *why) {
-  char host[INET6_ADDRSTRLEN + 8];
-  unsigned port;
-  int r = split_hostport(s, len, host, sizeof host, &port, why);
+  char host[ADDR_HOSTBUF], port[ADDR_SERVBUF];
+  unsigned number;
+  int r = addr_split(s, len, host, port, why);
   if (r < 0)
     return r;
-  if (net->family == AF_INET6)
-    r = ip6(host, port, a);
-  else if (net->family == AF_INET || !strchr(host, ':'))
-    r = ip4(host, port, a);
-  else
-    r = ip6(host, port, a);
-  return r < 0 ? invalid(why, ADDR_BAD_HOST) : 0;
+  if (addr_is_name(host) || addr_port(port, &number) < 0)
+    return invalid(why, ADDR_NAME);
+  return addr_ip(net, host, number, a, why);
 }
 
 int addr_parse(const addr_net *net, const char *s, size_t len, addr *a, int *why) {
@@ -178,6 +252,16 @@ size_t addr_write(const addr *a, char *buf, size_t cap) {
     buf[0] = '\0';
   }
   return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+size_t addr_write_ip(const addr *a, char *buf, size_t cap) {
+  const void *ip = a->ss.ss_family == AF_INET
+                       ? (const void *)&((const struct sockaddr_in *)&a->ss)->sin_addr
+                       : (const void *)&((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+  buf[0] = '\0';
+  if (a->ss.ss_family == AF_INET || a->ss.ss_family == AF_INET6)
+    inet_ntop(a->ss.ss_family, ip, buf, (socklen_t)cap);
+  return strlen(buf);
 }
 
 char *addr_format(const addr *a, char *buf, size_t cap) {

@@ -92,7 +92,8 @@ int fsperm_user_groups(const char *name, long long gid, long long **gids, size_t
  * NULL (abstract address) allows only mode < 0 and uid = gid = -1. When st
  * is not NULL and path is set, *st describes the file on success: from the
  * checked handle, or, when nothing was asked, from lstat(path). Swaps the
- * process-wide umask briefly: meant for a single-threaded runtime. */
+ * process-wide umask briefly: meant for a runtime whose only other threads
+ * (workpool.c: getaddrinfo, NSS lookups) create no files. */
 int fsperm_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, const char *path, long mode,
                      long long uid, long long gid, struct fsperm_stat *st);
 

@@ -20,6 +20,8 @@ enum {
   LERR_V6_BRACKETS = -5012,
   LERR_BAD_PORT = -5013,
   LERR_BAD_HOST = -5014,
+  LERR_WRONG_FAMILY = -5015,
+  LERR_NAME = -5016, /* EINVAL: a host or service name where only numbers go */
   LERR_REPLACED = -5020,       /* EEXIST: the new socket file was swapped before chown/chmod */
   LERR_NO_SOCKET_FILE = -5021, /* EINVAL: mode/owner/group on an address with no file */
   LERR_WRITE_TO_CONNECTED = -5022, /* EISCONN, Go's ErrWriteToConnected */
@@ -28,6 +30,10 @@ enum {
   LERR_NOT_POLLABLE = -5040,       /* EPERM: wrap of a regular file, a directory, /dev/null */
   LERR_SIGNALED = -5041,           /* a child process was ended by a signal */
   LERR_PROCESS_DONE = -5042,       /* ESRCH: a signal for a child already reaped */
+  LERR_NOT_FOUND = -5050, /* resolve.h's failures, the same numbers (lresolve.c checks) */
+  LERR_UNKNOWN_PORT = -5051,
+  LERR_LOOKUP_AGAIN = -5052,
+  LERR_LOOKUP_FAIL = -5053,
 };
 
 /* The symbolic name ("ENOENT", "TIMEOUT") and the lowercase text of err. */

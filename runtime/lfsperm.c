@@ -10,6 +10,7 @@
 
 #include "fsperm.h"
 #include "lerror.h"
+#include "lwork.h"
 
 static unsigned check_mode(lua_State *L, int i, const char *what) {
   unsigned mode = 0;
@@ -160,20 +161,45 @@ static int l_stat(lua_State *L) {
   return 1;
 }
 
-static int push_user(lua_State *L, int r, struct fsperm_user *u) {
-  if (r == 0) {
-    lua_createtable(L, 0, 5);
-    set_int(L, "uid", u->uid);
-    set_int(L, "gid", u->gid);
-    set_str(L, "name", u->name);
-    set_str(L, "home", u->home);
-    set_str(L, "shell", u->shell);
-  }
-  fsperm_user_free(u);
-  if (r == 0)
-    return 1;
-  return lerror_push(L, "lookup_user", NULL, luaL_tolstring(L, 1, NULL),
-                     r == -ENOENT ? LERR_UNKNOWN_USER : r);
+/* lookup_user, lookup_group and user_groups ask NSS, which may block for
+ * as long as its backend takes (sssd, LDAP): each is a job on the worker
+ * pool (lwork.h) while its task waits, and runs at once outside a task. */
+enum { NSS_USER, NSS_GROUP, NSS_USER_GROUPS };
+
+typedef struct nss_job {
+  workpool_job base;
+  int what;
+  char *name; /* the name asked for (malloc'd), or NULL: by id */
+  long long id;
+  int r;
+  struct fsperm_user u;
+  struct fsperm_group g;
+  long long *gids;
+  size_t n;
+} nss_job;
+
+static int find_user(nss_job *q) {
+  return q->name ? fsperm_lookup_user_name(q->name, &q->u) : fsperm_lookup_user_id(q->id, &q->u);
+}
+
+/* On a worker thread: the lookup alone, no Lua. */
+static void nss_work(workpool_job *j) {
+  nss_job *q = (nss_job *)j;
+  if (q->what == NSS_GROUP)
+    q->r = q->name ? fsperm_lookup_group_name(q->name, &q->g) : fsperm_lookup_group_id(q->id, &q->g);
+  else
+    q->r = find_user(q);
+  if (q->what == NSS_USER_GROUPS && q->r == 0)
+    q->r = fsperm_user_groups(q->u.name, q->u.gid, &q->gids, &q->n);
+}
+
+static void nss_release(workpool_job *j) {
+  nss_job *q = (nss_job *)j;
+  fsperm_user_free(&q->u);
+  fsperm_group_free(&q->g);
+  free(q->gids);
+  free(q->name);
+  free(q);
 }
 
 static lua_Integer check_lookup_id(lua_State *L) {
@@ -182,71 +208,89 @@ static lua_Integer check_lookup_id(lua_State *L) {
   return id;
 }
 
-/* A name argument, or NULL (which the lookups answer with EINVAL) if it
- * holds a NUL byte that the C calls would silently cut it at. */
-static const char *name_arg(lua_State *L) {
+/* Looks up argument 1 (a name or an id) as `what`, then goes on in k with
+ * the job in the box at 2. A name with a NUL byte, which the C calls would
+ * cut short, is EINVAL without a lookup. */
+static int nss_start(lua_State *L, int what, lua_KFunction k) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
+  lua_Integer id = lua_type(L, 1) == LUA_TNUMBER ? check_lookup_id(L) : -1;
   size_t len;
-  const char *name = luaL_checklstring(L, 1, &len);
-  return strlen(name) == len ? name : NULL;
+  const char *name = id < 0 ? luaL_checklstring(L, 1, &len) : NULL;
+  lua_settop(L, 1);
+  nss_job *q = (nss_job *)lwork_new(L, rt, sizeof *q);
+  q->base.work = nss_work;
+  q->base.release = nss_release;
+  q->what = what;
+  q->id = id;
+  if (name && (strlen(name) != len || !(q->name = strdup(name)))) {
+    q->r = strlen(name) != len ? -EINVAL : -ENOMEM;
+    return k(L, LUA_OK, 0);
+  }
+  return lwork_start(L, 0, 0, k);
+}
+
+static nss_job *nss_result(lua_State *L) { return (nss_job *)lwork_result(L, 2); }
+
+static int nss_fail(lua_State *L, const char *op, int r, int unknown) {
+  return lerror_push(L, op, NULL, luaL_tolstring(L, 1, NULL), r == -ENOENT ? unknown : r);
+}
+
+static int user_k(lua_State *L, int status, lua_KContext ctx) {
+  nss_job *q = nss_result(L);
+  (void)status, (void)ctx;
+  if (q->r < 0)
+    return nss_fail(L, "lookup_user", q->r, LERR_UNKNOWN_USER);
+  lua_createtable(L, 0, 5);
+  set_int(L, "uid", q->u.uid);
+  set_int(L, "gid", q->u.gid);
+  set_str(L, "name", q->u.name);
+  set_str(L, "home", q->u.home);
+  set_str(L, "shell", q->u.shell);
+  lwork_done(L, 2);
+  return 1;
 }
 
 /* luds.lookup_user(name|uid) -> { uid, gid, name, home, shell } */
-static int l_lookup_user(lua_State *L) {
-  struct fsperm_user u;
-  if (lua_type(L, 1) == LUA_TNUMBER)
-    return push_user(L, fsperm_lookup_user_id(check_lookup_id(L), &u), &u);
-  return push_user(L, fsperm_lookup_user_name(name_arg(L), &u), &u);
-}
+static int l_lookup_user(lua_State *L) { return nss_start(L, NSS_USER, user_k); }
 
-static int push_group(lua_State *L, int r, struct fsperm_group *g) {
-  if (r == 0) {
-    lua_createtable(L, 0, 3);
-    set_int(L, "gid", g->gid);
-    set_str(L, "name", g->name);
-    lua_createtable(L, (int)g->nmembers, 0);
-    for (size_t i = 0; i < g->nmembers; i++) {
-      lua_pushstring(L, g->members[i]);
-      lua_rawseti(L, -2, (lua_Integer)i + 1);
-    }
-    lua_setfield(L, -2, "members");
+static int group_k(lua_State *L, int status, lua_KContext ctx) {
+  nss_job *q = nss_result(L);
+  (void)status, (void)ctx;
+  if (q->r < 0)
+    return nss_fail(L, "lookup_group", q->r, LERR_UNKNOWN_GROUP);
+  lua_createtable(L, 0, 3);
+  set_int(L, "gid", q->g.gid);
+  set_str(L, "name", q->g.name);
+  lua_createtable(L, (int)q->g.nmembers, 0);
+  for (size_t i = 0; i < q->g.nmembers; i++) {
+    lua_pushstring(L, q->g.members[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
-  fsperm_group_free(g);
-  if (r == 0)
-    return 1;
-  return lerror_push(L, "lookup_group", NULL, luaL_tolstring(L, 1, NULL),
-                     r == -ENOENT ? LERR_UNKNOWN_GROUP : r);
+  lua_setfield(L, -2, "members");
+  lwork_done(L, 2);
+  return 1;
 }
 
 /* luds.lookup_group(name|gid) -> { gid, name, members = { names } } */
-static int l_lookup_group(lua_State *L) {
-  struct fsperm_group g;
-  if (lua_type(L, 1) == LUA_TNUMBER)
-    return push_group(L, fsperm_lookup_group_id(check_lookup_id(L), &g), &g);
-  return push_group(L, fsperm_lookup_group_name(name_arg(L), &g), &g);
+static int l_lookup_group(lua_State *L) { return nss_start(L, NSS_GROUP, group_k); }
+
+static int groups_k(lua_State *L, int status, lua_KContext ctx) {
+  nss_job *q = nss_result(L);
+  (void)status, (void)ctx;
+  if (q->r < 0)
+    return nss_fail(L, "user_groups", q->r, LERR_UNKNOWN_USER);
+  lua_createtable(L, (int)q->n, 0);
+  for (size_t i = 0; i < q->n; i++) {
+    lua_pushinteger(L, (lua_Integer)q->gids[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lwork_done(L, 2);
+  return 1;
 }
 
 /* luds.user_groups(name|uid) -> { gid, ... }: primary group first, then
- * every supplementary group of the user. */
-static int l_user_groups(lua_State *L) {
-  struct fsperm_user u;
-  int r = lua_type(L, 1) == LUA_TNUMBER ? fsperm_lookup_user_id(check_lookup_id(L), &u)
-                                        : fsperm_lookup_user_name(name_arg(L), &u);
-  long long *gids = NULL;
-  size_t n = 0;
-  if (r == 0)
-    r = fsperm_user_groups(u.name, u.gid, &gids, &n);
-  fsperm_user_free(&u);
-  if (r < 0)
-    return lerror_push(L, "user_groups", NULL, luaL_tolstring(L, 1, NULL),
-                       r == -ENOENT ? LERR_UNKNOWN_USER : r);
-  lua_createtable(L, (int)n, 0);
-  for (size_t i = 0; i < n; i++) {
-    lua_pushinteger(L, (lua_Integer)gids[i]);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  free(gids);
-  return 1;
-}
+ * every supplementary group of the user (the group database's view). */
+static int l_user_groups(lua_State *L) { return nss_start(L, NSS_USER_GROUPS, groups_k); }
 
 /* luds.remove_stale(path) -> true | nil, msg, code: only a socket nobody
  * listens on is removed; a live one is EADDRINUSE, anything else ENOTSOCK. */
@@ -257,7 +301,7 @@ static int l_remove_stale(lua_State *L) {
   return result(L, "remove_stale", path, fsperm_remove_stale(path));
 }
 
-void lfsperm_register(lua_State *L) {
+void lfsperm_register(lua_State *L, runtime *rt) {
   static const luaL_Reg funcs[] = {{"chmod", l_chmod},
                                    {"chown", l_chown},
                                    {"stat", l_stat},
@@ -266,5 +310,6 @@ void lfsperm_register(lua_State *L) {
                                    {"user_groups", l_user_groups},
                                    {"remove_stale", l_remove_stale},
                                    {NULL, NULL}};
-  luaL_setfuncs(L, funcs, 0);
+  lua_pushlightuserdata(L, rt);
+  luaL_setfuncs(L, funcs, 1);
 }

@@ -6,6 +6,8 @@
 
 #include <lua.h>
 
+#include "task.h"
+
 typedef struct lfsperm_opts {
   long mode;          /* -1: not asked */
   long long uid, gid; /* -1: keep */
@@ -15,6 +17,6 @@ typedef struct lfsperm_opts {
 /* Reads the options table at index opts (none: defaults). Raises on misuse
  * (a bad mode, an id out of range); returns 0, or LERR_UNKNOWN_USER/GROUP. */
 int lfsperm_options(lua_State *L, int opts, lfsperm_opts *o);
-void lfsperm_register(lua_State *L);
+void lfsperm_register(lua_State *L, runtime *rt);
 
 #endif

@@ -170,14 +170,7 @@ static int l_listen_packet(lua_State *L) {
     luaL_error(L, "option 'passcred' needs a unix network, not %s", net->name);
   lsock *s = lsock_new(L, rt, net, PACKET_MT);
   s->creds = (unsigned char)creds;
-  addr a;
-  int r = lsock_addr(L, 2, net, &a);
-  if (r == 0)
-    r = lsock_bind(L, s, &a, 3, own);
-  if (r == 0)
-    return 1;
-  lsock_shut(s);
-  return lerror_push_at(L, "listen", net->name, 2, r);
+  return lsock_listen_at(L, s, own, -1);
 }
 
 void lpacket_register(lua_State *L, runtime *rt) {

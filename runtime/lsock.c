@@ -15,6 +15,8 @@
 #include "lerror.h"
 #include "lfsperm.h"
 #include "lproxy.h"
+#include "lresolve.h"
+#include "lwork.h"
 #include "sock.h"
 
 #define BACKLOG_DEFAULT 4096
@@ -178,17 +180,22 @@ const addr_net *lsock_network(lua_State *L, int i) {
   return net;
 }
 
-int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a) {
-  size_t len;
-  const char *s = luaL_checklstring(L, i, &len);
+int lsock_addr_error(int why) {
   static const int errs[] = {
       [ADDR_MALFORMED] = -EINVAL,           [ADDR_NUL] = LERR_NUL_IN_PATH,
       [ADDR_MISSING_PORT] = LERR_NO_PORT,   [ADDR_NEEDS_BRACKETS] = LERR_V6_BRACKETS,
       [ADDR_BAD_PORT] = LERR_BAD_PORT,      [ADDR_BAD_HOST] = LERR_BAD_HOST,
+      [ADDR_WRONG_FAMILY] = LERR_WRONG_FAMILY, [ADDR_NAME] = LERR_NAME,
   };
+  return errs[why];
+}
+
+int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a) {
+  size_t len;
+  const char *s = luaL_checklstring(L, i, &len);
   int why = ADDR_MALFORMED;
   int r = addr_parse(net, s, len, a, &why);
-  return r == -EINVAL ? errs[why] : r;
+  return r == -EINVAL ? lsock_addr_error(why) : r;
 }
 
 int lsock_backoff(lua_State *L, lsock *s, int attempt, int max_shift, lua_KContext ctx,
@@ -349,32 +356,6 @@ static int push_name(lua_State *L, int peer, const char *op) {
 static int s_local_addr(lua_State *L) { return push_name(L, 0, "local_addr"); }
 static int s_remote_addr(lua_State *L) { return push_name(L, 1, "remote_addr"); }
 
-void lsock_push_cred(lua_State *L, const sock_cred *cred) {
-  lua_createtable(L, 0, 3);
-  lua_pushinteger(L, cred->pid);
-  lua_setfield(L, -2, "pid");
-  lua_pushinteger(L, cred->uid);
-  lua_setfield(L, -2, "uid");
-  lua_pushinteger(L, cred->gid);
-  lua_setfield(L, -2, "gid");
-}
-
-/* conn:peer_cred() -> { pid, uid, gid } of the process that connected (or
- * accepted) on unix and unixpacket conns. */
-static int s_peer_cred(lua_State *L) {
-  lsock *s = lsock_self(L);
-  sock_cred cred;
-  if (s->fd < 0)
-    return lsock_fail(L, s, "peer_cred", LERR_CLOSED);
-  if (s->net->family != AF_UNIX || s->net->type == SOCK_DGRAM)
-    return lsock_fail(L, s, "peer_cred", -EOPNOTSUPP);
-  int r = sock_peer_cred(s->fd, &cred);
-  if (r < 0)
-    return lsock_fail(L, s, "peer_cred", r);
-  lsock_push_cred(L, &cred);
-  return 1;
-}
-
 static int s_fd(lua_State *L) {
   lua_pushinteger(L, lsock_self(L)->fd);
   return 1;
@@ -493,6 +474,39 @@ static int ln_accept(lua_State *L) {
 
 static int ln_addr(lua_State *L) { return push_name(L, 0, "addr"); }
 
+/* ctx: (backlog + 1) * 2 + own, backlog -1 for no listen (listen_packet).
+ * Binds s (at 4) to a when r is 0, then listens; the box of a name's
+ * lookup, at 5 if any, goes. */
+static int bind_at(lua_State *L, lsock *s, const addr *a, int r, lua_KContext ctx) {
+  int backlog = (int)(ctx / 2) - 1;
+  if (r == 0)
+    r = lsock_bind(L, s, a, 3, (int)(ctx & 1));
+  if (r == 0 && backlog >= 0)
+    r = sock_listen(s->fd, backlog);
+  lwork_done(L, 5);
+  lua_settop(L, 4);
+  if (r == 0)
+    return 1;
+  lsock_shut(s);
+  return lerror_push_at(L, "listen", s->net->name, 2, r);
+}
+
+static int bind_named_k(lua_State *L, int status, lua_KContext ctx) {
+  addr a;
+  (void)status;
+  int r = lresolve_listen_addr(L, 5, &a);
+  return bind_at(L, lua_touserdata(L, 4), &a, r, ctx);
+}
+
+int lsock_listen_at(lua_State *L, lsock *s, int own, int backlog) {
+  lua_KContext ctx = ((lua_KContext)backlog + 1) * 2 + (own != 0);
+  addr a;
+  int r = lsock_addr(L, 2, s->net, &a);
+  if (r == LERR_NAME) /* a host or service name: look it up first */
+    return lresolve_start(L, s->rt, s->net, 2, 0, ctx, bind_named_k);
+  return bind_at(L, s, &a, r, ctx);
+}
+
 /* luds.listen(network, address [, opts]) -> listener | nil, msg, code; raises
  * for an opts key it does not accept (below) */
 static int l_listen(lua_State *L) {
@@ -513,24 +527,19 @@ static int l_listen(lua_State *L) {
   lproxy_options(L, 3, net, &proxy);
   lua_settop(L, 3);
   lsock *s = lsock_new(L, rt, net, LISTENER_MT);
-  addr a;
-  int r = lsock_addr(L, 2, net, &a);
-  if (r == 0)
-    r = lproxy_listen(s, &proxy);
-  if (r == 0)
-    r = lsock_bind(L, s, &a, 3, 1);
-  if (r == 0)
-    r = sock_listen(s->fd, backlog);
-  if (r == 0)
-    return 1;
-  lsock_shut(s);
-  return lerror_push_at(L, "listen", net->name, 2, r);
+  int r = lproxy_listen(s, &proxy);
+  if (r < 0) {
+    lsock_shut(s);
+    return lerror_push_at(L, "listen", net->name, 2, r);
+  }
+  return lsock_listen_at(L, s, 1, backlog);
 }
 
 enum { DIAL_FRESH, DIAL_CONNECTING, DIAL_BACKOFF };
 
 static int dial_done(lua_State *L, lsock *c, int r) {
   c->wdeadline = 0;
+  lwork_done(L, 5);
   if (r == 0) {
     if (c->net->family != AF_UNIX && c->net->type == SOCK_STREAM)
       sock_nodelay(c->fd);
@@ -548,20 +557,53 @@ static int dial_backoff(lua_State *L, lsock *c, lua_KContext ctx, lua_KFunction 
   return lsock_backoff(L, c, (int)(ctx - DIAL_BACKOFF), 6, ctx, k);
 }
 
+static int dial_local(lua_State *L, lsock *c, const addr *remote);
+
+/* Attempt r failed: with the addresses a name gave (lresolve.c keeps them
+ * in the box at 5), on to the next with a new socket (Go's dialSerial); 0
+ * when none is left or the deadline has passed, with what to report in *r. */
+static int dial_next(lua_State *L, lsock *c, int *r) {
+  addr a;
+  while (lresolve_next(L, 5, r, &a, &c->wdeadline)) {
+    lsock_shut(c);
+    if ((*r = dial_local(L, c, &a)) == 0)
+      return 1;
+  }
+  return 0;
+}
+
 static int dial_k(lua_State *L, int status, lua_KContext ctx) {
   lsock *c = lua_touserdata(L, 4);
   addr a;
-  if (status == LUA_YIELD && ctx == DIAL_CONNECTING)
-    return dial_done(L, c,
-                     task_woken(c->rt) == WAKE_TIMEOUT ? LERR_TIMEOUT : sock_connect_result(c->fd));
-  if (c->wdeadline > 0 && loop_now() >= c->wdeadline)
-    return dial_done(L, c, LERR_TIMEOUT);
-  lsock_addr(L, 2, c->net, &a);
-  int r = sock_connect(c->fd, &a);
-  if (r == -EINPROGRESS)
-    return lsock_wait(L, c, LOOP_OUT, DIAL_CONNECTING, dial_k);
-  if (r == -EAGAIN)
-    return dial_backoff(L, c, ctx < DIAL_BACKOFF ? DIAL_BACKOFF : ctx, dial_k);
+  int r;
+  if (status == LUA_YIELD && ctx == DIAL_CONNECTING) {
+    r = task_woken(c->rt) == WAKE_TIMEOUT ? LERR_TIMEOUT : sock_connect_result(c->fd);
+  } else if (c->wdeadline > 0 && loop_now() >= c->wdeadline) {
+    r = LERR_TIMEOUT;
+  } else {
+    if (!lresolve_current(L, 5, &a))
+      lsock_addr(L, 2, c->net, &a);
+    r = sock_connect(c->fd, &a);
+    if (r == -EINPROGRESS)
+      return lsock_wait(L, c, LOOP_OUT, DIAL_CONNECTING, dial_k);
+    if (r == -EAGAIN)
+      return dial_backoff(L, c, ctx < DIAL_BACKOFF ? DIAL_BACKOFF : ctx, dial_k);
+  }
+  if (r != 0 && dial_next(L, c, &r))
+    return dial_k(L, LUA_OK, DIAL_FRESH);
+  return dial_done(L, c, r);
+}
+
+/* The name's addresses are in: dial them in turn, from the first. */
+static int dial_named_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *c = lua_touserdata(L, 4);
+  addr a;
+  (void)status, (void)ctx;
+  int r = lresolve_first(L, 5, &a, &c->wdeadline);
+  if (r == 0)
+    r = dial_local(L, c, &a);
+  if (r == 0 || dial_next(L, c, &r))
+    return dial_k(L, LUA_OK, DIAL_FRESH);
   return dial_done(L, c, r);
 }
 
@@ -604,13 +646,15 @@ static int l_dial(lua_State *L) {
     luaL_error(L, "option 'timeout' must be a number of seconds, 0 or more (0: none)");
   lua_settop(L, 3);
   lsock *c = lsock_new(L, rt, net, net->type == SOCK_STREAM ? CONN_MT : PACKET_MT);
+  c->wdeadline = timeout > 0 ? loop_now() + timeout : 0; /* 0: none, as in Go */
   addr a;
   int r = lsock_addr(L, 2, net, &a);
+  if (r == LERR_NAME) /* a host or service name: look it up first, within the timeout */
+    return lresolve_start(L, rt, net, 2, c->wdeadline, 0, dial_named_k);
   if (r == 0)
     r = dial_local(L, c, &a);
   if (r < 0)
     return dial_done(L, c, r);
-  c->wdeadline = timeout > 0 ? loop_now() + timeout : 0; /* 0: none, as in Go */
   return dial_k(L, LUA_OK, DIAL_FRESH);
 }
 
@@ -636,7 +680,6 @@ static const luaL_Reg conn_common[] = {{"close_write", s_close_write},
                                        {"close_read", s_close_read},
                                        {"local_addr", s_local_addr},
                                        {"remote_addr", s_remote_addr},
-                                       {"peer_cred", s_peer_cred},
                                        {"set_read_deadline", s_set_read_deadline},
                                        {"set_write_deadline", s_set_write_deadline},
                                        {NULL, NULL}};
@@ -647,6 +690,7 @@ void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg 
   lua_pushvalue(L, -1);
   luaL_setfuncs(L, conn_common, 1);
   lfdpass_methods(L);
+  lpeer_methods(L);
   lua_pop(L, 1);
 }
 

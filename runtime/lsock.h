@@ -104,12 +104,22 @@ int lsock_open(lua_State *L, lsock *s, int family);
 /* Opens the socket of s for a and binds it with the mode/owner/group of the
  * options table at opts (if any); if own, close removes the file. */
 int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own);
-/* Pushes { pid =, uid =, gid = }. */
+/* Pushes { pid =, uid =, gid = } (lpeer.c). */
 void lsock_push_cred(lua_State *L, const sock_cred *cred);
+/* Adds peer_cred and peer_groups to the conn metatable on top (lpeer.c). */
+void lpeer_methods(lua_State *L);
 /* The network named by argument i; raises for an unknown one. */
 const addr_net *lsock_network(lua_State *L, int i);
-/* Parses argument i as an address of net; 0 or -errno. */
+/* The end of listen and listen_packet: binds s (at 4, the options table at
+ * 3) to the address at 2, looking a host or service name up first
+ * (lresolve.h), then listens with backlog unless it is -1. own: close
+ * removes the file. Returns s, or the triple after closing it. */
+int lsock_listen_at(lua_State *L, lsock *s, int own, int backlog);
+/* Parses argument i as an address of net; 0 or -errno: LERR_NAME when it
+ * holds a host or service name (lresolve.h looks those up). */
 int lsock_addr(lua_State *L, int i, const addr_net *net, addr *a);
+/* The failure for addr_parse's -EINVAL with the addr_problem why. */
+int lsock_addr_error(int why);
 /* Raises unless every key of the options table at absolute index opts (none
  * or nil: no table) is a string in accepted, a NULL-terminated list in
  * alphabetical order; the error names the stray key and lists accepted, so a

@@ -9,6 +9,7 @@
 #include "embedded.h"
 #include "lerror.h"
 #include "lfsperm.h"
+#include "lresolve.h"
 #include "lsock.h"
 #include "lsync.h"
 #include "task.h"
@@ -72,8 +73,9 @@ int luaopen_luds(lua_State *L) {
   lchan_register(L, rt);
   lsync_register(L, rt);
   lgroup_register(L, rt);
-  lfsperm_register(L);
+  lfsperm_register(L, rt);
   lworker_register(L, rt);
+  lresolve_register(L, rt);
   lua_pushliteral(L, LUDS_VERSION);
   lua_setfield(L, -2, "version");
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

@@ -183,6 +183,14 @@ int sock_peer_cred(int fd, sock_cred *cred) {
   return 0;
 }
 
+int sock_peer_groups(int fd, gid_t *gids, size_t *n) {
+  socklen_t len = (socklen_t)(*n * sizeof *gids);
+  int r = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, gids, &len) < 0 ? -errno : 0;
+  if (r == 0 || r == -ERANGE)
+    *n = len / sizeof *gids;
+  return r;
+}
+
 typedef union {
   struct cmsghdr h;
   char space[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];

@@ -54,6 +54,10 @@ size_t sock_max_packet(void);
  * empty message can be told from the end of the stream. */
 int sock_passcred(int fd);
 int sock_peer_cred(int fd, sock_cred *cred);
+/* The supplementary groups the peer held when it connected (or listened),
+ * SO_PEERGROUPS (Linux 4.13): up to *n of them into gids, their count into
+ * *n; -ERANGE with the count needed in *n when they do not fit. */
+int sock_peer_groups(int fd, gid_t *gids, size_t *n);
 
 #define SOCK_MAX_FDS 253 /* SCM_MAX_FD: the most one message can carry */
 

@@ -948,15 +948,18 @@ function TestCreds:test_groups_by_name_and_gid()
   end, CHILD_LIMIT)
 end
 
--- Group membership counts from both sides: the gid the peer connected with
--- (here root's, which nobody's entry does not list) and the groups of its user
--- in the group database (nogroup, though the process runs with gid 0).
-function TestCreds:test_primary_gid_and_user_groups()
+-- Group membership is what the peer process held when it connected, as the
+-- kernel recorded it: the gid it ran with (here root's, which nobody's passwd
+-- entry does not name) and its supplementary groups. nogroup, nobody's group
+-- in the database, counts only if the process held it.
+function TestCreds:test_primary_gid_and_held_groups()
   H.run(function()
     listen_for_creds(self)
     local nobody_as_root_group = as(NOBODY, 0)
     lu.assertEquals(allow_as(self, nobody_as_root_group, { groups = { "root" } }), { true })
-    lu.assertEquals(allow_as(self, nobody_as_root_group, { groups = { "nogroup" } }), { true })
+    lu.assertEquals(allow_as(self, nobody_as_root_group, { groups = { "nogroup" } }),
+      { false, REFUSED_NOBODY })
+    lu.assertEquals(allow_as(self, as(NOBODY, 0, NOGROUP), { groups = { "nogroup" } }), { true })
     lu.assertEquals(allow_as(self, nobody_as_root_group, { groups = { 12345 } }),
       { false, REFUSED_NOBODY })
   end, CHILD_LIMIT)

@@ -47,20 +47,21 @@ local SIG = {
   set_read_deadline = { "deadline" }, set_write_deadline = { "deadline" }, peer_cred = {}, proxied = {},
   read_from = { "max" }, write_to = { "data", "addr" }, send_fds = { "data", "fds" },
   recv_fds = { "max", "max" }, wait = { "seconds" }, cancel = {}, status = {},
-  select = { "cases", "selopts" },
+  select = { "cases", "selopts" }, resolve = { "lookup", "net", "seconds" }, peer_groups = {},
   send = { "any", "seconds" }, recv = { "seconds" }, try_send = { "any" }, try_recv = {},
   values = {}, capacity = {}, set = {}, clear = {}, is_set = {}, signal = {}, broadcast = {},
   acquire = { "seconds" }, release = {}, available = {},
   __gc = {}, __close = {}, __tostring = {},
 }
 
--- Functions that only ever get arguments of their signature (see SIG).
-local GUARDED = { wrap = true, close_fd = true, workers = true }
+-- Functions that only ever get arguments of their signature (see SIG):
+-- resolve too, so that it never sends a made-up name to a DNS server.
+local GUARDED = { wrap = true, close_fd = true, workers = true, resolve = true }
 
 local MODULE_FUNCTIONS = { "channel", "chmod", "chown", "close_fd", "cond", "copy", "dial",
   "event", "group", "listen", "select", "semaphore",
   "listen_packet", "listeners_from_env", "lookup_group", "lookup_user", "now", "on_error",
-  "on_signal", "remove_stale", "run", "serve", "server", "sleep", "spawn", "stat", "tasks",
+  "on_signal", "remove_stale", "resolve", "run", "serve", "server", "sleep", "spawn", "stat", "tasks",
   "user_groups", "wrap", "exec", "output", "environ", "spin", "stdin", "stdout", "stderr",
   "worker", "workers" }
 
@@ -339,6 +340,12 @@ local function fuzz(area, seed, iterations, dir)
         { stderr = "stdout" }, hostile_table() })
     end,
     fds = function() return pick({ {}, { 0 }, { 1, 2 }, { -1 }, { 1e9 }, "x", { "a" } }) end,
+    -- Numeric, localhost or malformed: nothing a DNS server would be asked.
+    lookup = function()
+      return pick({ "127.0.0.1", "::1", "[::1]", "localhost", "LOCALHOST.", "localhost:0",
+        "127.0.0.1:80", "[::1]:65535", "127.0.0.1:http", "localhost:no-such-service", "", ":",
+        "[", "[zz]", "-bad-", "a..b:1", "127.0.0.1:65536", "\0", "local\0host", MiB, 7, {}, nil })
+    end,
   }
   any = function()
     local r = math.random(10)
@@ -545,7 +552,7 @@ else
     local out = run_area(self, "conns", 1500)
     for _, name in ipairs({ "read", "read_full", "read_line", "write", "close", "close_write",
       "close_read", "local_addr", "remote_addr", "set_deadline", "set_read_deadline",
-      "set_write_deadline", "peer_cred", "fd" }) do
+      "set_write_deadline", "peer_cred", "peer_groups", "fd" }) do
       lu.assertStrContains(out, "\n" .. name .. "@conns ok=")
     end
   end
@@ -553,7 +560,7 @@ else
   function TestFuzz:test_packet_conn_methods()
     local out = run_area(self, "packets", 1500)
     for _, name in ipairs({ "read", "read_from", "write", "write_to", "close", "local_addr",
-      "remote_addr", "set_deadline", "peer_cred", "fd" }) do
+      "remote_addr", "set_deadline", "peer_cred", "peer_groups", "fd" }) do
       lu.assertStrContains(out, "\n" .. name .. "@packets ok=")
     end
   end

@@ -291,4 +291,22 @@ function H.pattern(n)
   return unit:rep(n // #unit + 1):sub(1, n)
 end
 
+-- Lua source for a child script's first lines: ticker() starts a task that
+-- sleeps 10 ms at a time and returns stop(), which ends it and returns the
+-- most it woke late, in seconds.
+H.TICKER = [[
+local function ticker()
+  local luds = require "luds"
+  local worst, ticking = 0, true
+  local task = luds.spawn(function()
+    while ticking do
+      local t0 = luds.now()
+      luds.sleep(0.01)
+      worst = math.max(worst, luds.now() - t0 - 0.01)
+    end
+  end)
+  return function() ticking = false task:wait() return worst end
+end
+]]
+
 return H

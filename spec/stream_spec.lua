@@ -190,16 +190,18 @@ function TestBadInput:test_path_with_nul_byte()
   end)
 end
 
--- luds never blocks on a name lookup: only numeric hosts and localhost. Each
--- malformed host:port says what is wrong with it.
+-- Each malformed host:port says what is wrong with it (names that are well
+-- formed are looked up: resolve_spec).
 function TestBadInput:test_malformed_host_port()
-  local host = ": invalid host (want a numeric address or localhost)"
+  local host = ": invalid host (want a host name or a numeric address)"
+  local family = ": no suitable address found (not of the network's IP version)"
   local port = ": invalid port (want 0 to 65535)"
   local noport = ": missing port in address (want host:port or [v6]:port)"
   local brackets = ": missing brackets around IPv6 address (want [v6]:port)"
   local cases = {
-    { "dial", "tcp", "example.com:80", host }, { "dial", "tcp4", "[::1]:80", host },
-    { "dial", "tcp6", "127.0.0.1:80", host }, { "listen", "tcp", "[zz]:80", host },
+    { "dial", "tcp", "[example.com]:80", host }, { "dial", "tcp4", "[::1]:80", family },
+    { "dial", "tcp6", "127.0.0.1:80", family }, { "listen", "tcp", "[zz]:80", host },
+    { "dial", "tcp", "-bad-.test:80", host }, { "dial", "tcp", "a..b:80", host },
     { "listen", "tcp", "127.0.0.1:65536", port }, { "listen", "tcp", "127.0.0.1:8x", port },
     { "listen", "tcp", "127.0.0.1:-1", port }, { "dial", "tcp", "[::1]:99999", port },
     { "listen", "tcp", "127.0.0.1", noport }, { "dial", "tcp6", "[::1]", noport },

@@ -311,6 +311,12 @@ function Conn:set_write_deadline(t) end
 ---@return luds.ErrorCode? code
 function Conn:peer_cred() end
 
+---The supplementary groups the peer process held at connect, from SO_PEERGROUPS (unix sockets).
+---@return integer[]? gids
+---@return string? err
+---@return luds.ErrorCode? code
+function Conn:peer_groups() end
+
 ---The PROXY protocol header it came with (a `proxy` listener's conns), false for other conns.
 ---@return luds.ProxyHeader|false|nil header
 ---@return string? err
@@ -436,6 +442,12 @@ function PacketConn:set_write_deadline(t) end
 ---@return string? err
 ---@return luds.ErrorCode? code
 function PacketConn:peer_cred() end
+
+---The supplementary groups the peer process held at connect, from SO_PEERGROUPS (unix sockets).
+---@return integer[]? gids
+---@return string? err
+---@return luds.ErrorCode? code
+function PacketConn:peer_groups() end
 
 ---The file descriptor (-1 once closed).
 ---@return integer fd
@@ -970,5 +982,15 @@ function luds.user_groups(name_or_uid) end
 ---@return string? err
 ---@return luds.ErrorCode? code
 function luds.remove_stale(path) end
+
+---Resolves a host name (or host:port) off the loop with getaddrinfo: the addresses as strings, bare
+---IPs for a bare host, "ip:port" for host:port; ENOTFOUND for an unknown host.
+---@param address string
+---@param network? string
+---@param timeout? number
+---@return string[]? addresses
+---@return string? err
+---@return luds.ErrorCode? code
+function luds.resolve(address, network, timeout) end
 
 return luds

@@ -1,7 +1,8 @@
 -- creds.allow(conn, policy): admits the peer of a unix or unixpacket conn by
--- the credentials the kernel recorded when it connected (SO_PEERCRED), never by
--- anything the peer says. Port of Allowed ("Network Programming with Go", ch. 7),
--- extended with a list of users.
+-- the credentials the kernel recorded when it connected (SO_PEERCRED: its uid
+-- and gid; SO_PEERGROUPS: its supplementary groups), never by anything the peer
+-- says, nor by what the group database says its user may hold. Port of Allowed
+-- ("Network Programming with Go", ch. 7), extended with a list of users.
 local luds = require "luds"
 
 local M = {}
@@ -23,13 +24,17 @@ local function id_set(list, what, lookup, field)
   return set
 end
 
--- Whether the peer's primary gid (as it connected) or any group its user
--- belongs to (primary and supplementary, from the group database) is in set.
--- A uid with no passwd entry has only the primary gid.
-local function in_groups(cred, set)
+-- Whether the peer held a group of set when it connected: its gid or one of
+-- its supplementary groups, the very groups the kernel checked the socket
+-- file's mode against. A group its user is listed in but the process had
+-- dropped does not count; one it held through setgroups(2) alone does. nil
+-- and the message when the kernel cannot tell (peer_groups fails).
+local function in_groups(conn, cred, set)
   if next(set) == nil then return false end
   if set[cred.gid] then return true end
-  for _, gid in ipairs(luds.user_groups(cred.uid) or {}) do
+  local groups, err = conn:peer_groups()
+  if not groups then return nil, err end
+  for _, gid in ipairs(groups) do
     if set[gid] then return true end
   end
   return false
@@ -62,9 +67,10 @@ end
 
 -- policy = { users = { names or uids }, groups = { names or gids } }, either list
 -- optional, any other key raises. Returns true if the peer's uid is a listed
--- user or the peer belongs to a listed group; otherwise false and a reason
--- (also when peer_cred fails, with its message). Does not yield; the lookups
--- block on NSS, as getpwnam does.
+-- user or the peer held a listed group when it connected; otherwise false and
+-- a reason (also when peer_cred or peer_groups fails, with its message). In a
+-- task the names are looked up on the worker pool (the task waits, the loop
+-- goes on); outside one they block, as getpwnam does.
 function M.allow(conn, policy)
   if type(policy) ~= "table" then
     error("creds.allow: policy must be a table { users = {...}, groups = {...} }", 2)
@@ -74,8 +80,10 @@ function M.allow(conn, policy)
   local groups = id_set(policy.groups, "groups", luds.lookup_group, "gid")
   local cred, err = conn:peer_cred()
   if not cred then return false, err end
-  if users[cred.uid] or in_groups(cred, groups) then return true end
-  return false, refusal(cred.uid, policy)
+  if users[cred.uid] then return true end
+  local held, why = in_groups(conn, cred, groups)
+  if held then return true end
+  return false, why or refusal(cred.uid, policy)
 end
 
 return M
