@@ -68,10 +68,14 @@ local function ask_ok(sock)
   return H.wait_for("an answer at " .. sock, function() return (ask(sock)) end)
 end
 
--- Asks until every index 1..n has answered (at most 500 asks); pids by index.
+-- Asks until every index 1..n has answered (at most 5,000 asks within 20 s:
+-- an awake worker may win the exclusive wake-up many times running under
+-- load); pids by index.
 local function all_workers(sock, n)
   local pids, seen = {}, 0
-  for _ = 1, 500 do
+  local deadline = luds.now() + 20
+  for _ = 1, 5000 do
+    if luds.now() > deadline then break end
     local a = ask_ok(sock)
     if not pids[a.index] then pids[a.index], seen = a.pid, seen + 1 end
     if seen == n then return pids end
