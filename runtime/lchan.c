@@ -255,13 +255,6 @@ static chan *check_chan(lua_State *L, int i) {
   return luaL_checkudata(L, i, CHAN_MT); /* raises with the usual message */
 }
 
-/* A relative timeout in seconds; nil or negative: none. As a deadline. */
-static double opt_deadline(lua_State *L, int i) {
-  if (lua_gettop(L) < i)
-    return 0;
-  double s = luaL_optnumber(L, i, -1);
-  return s >= 0 ? loop_now() + s : 0;
-}
 
 static void init_rec(wrec *r, task *t, int n) {
   memset(r, 0, sizeof *r + (size_t)n * sizeof(wnode));
@@ -348,7 +341,7 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
  * pushed first: no rotation to return true, value. */
 static int recv_wait(lua_State *L, int as) {
   chan *c = check_chan(L, 1);
-  double deadline = as == AS_ITER ? 0 : opt_deadline(L, 2);
+  double deadline = as == AS_ITER ? 0 : lsync_deadline(L, 2);
   fit_stack(L, 1);
   lua_pushboolean(L, 1);
   int r = recv_now(L, 1, c);
@@ -399,7 +392,7 @@ static int ch_send(lua_State *L) {
   chan *c = check_chan(L, 1);
   if (lua_gettop(L) < 2)
     luaL_checkany(L, 2);
-  double deadline = opt_deadline(L, 3);
+  double deadline = lsync_deadline(L, 3);
   fit_stack(L, 2);
   int r = send_now(L, 1, c, 2);
   if (r != 0)

@@ -57,6 +57,8 @@ snode *lsync_wake_first(squeue *q) {
 static runtime *up_rt(lua_State *L) { return lua_touserdata(L, lua_upvalueindex(1)); }
 
 double lsync_deadline(lua_State *L, int i) {
+  if (lua_gettop(L) < i) /* the common case, without a call into lauxlib */
+    return 0;
   double s = luaL_optnumber(L, i, -1);
   return s >= 0 ? loop_now() + s : 0;
 }
