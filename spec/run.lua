@@ -10,6 +10,7 @@
 -- build on which every spec file runs a second time;
 -- LUDS_QUICK=1 leaves out the stock-lua, C and install runs.
 local luds = require "luds"
+local runner = require "luds.testrunner"
 
 local root = arg[0]:match("^(.*)/spec/[^/]*$") or "."
 local bin = os.getenv("LUDS") or root .. "/build/luds"
@@ -49,43 +50,9 @@ local function runs()
   return list
 end
 
--- luaunit 3.4's summary: "Ran 5 tests in 0.012 seconds, 3 successes, 1 failure,
--- 1 error[, 2 skipped]"; a zero count of failures or errors may be left out.
--- The C tests and the install check print "N passed, N failed".
-local function parse_summary(line)
-  local p, f = line:match("^(%d+) passed, (%d+) failed$")
-  if p then return { passed = tonumber(p), failed = tonumber(f) } end
-  if not line:match("^Ran %d+ tests? in ") then return nil end
-  local function count(word) return tonumber(line:match("(%d+) " .. word)) or 0 end
-  return { passed = count("success"), failed = count("failure") + count("error") }
-end
-
--- Runs one file, passing its output through; returns its passed and failed counts.
-local function run_file(file, cmd)
-  print("== " .. file)
-  io.stdout:flush()
-  local p = assert(io.popen(("timeout -k 5 120 %s 2>&1"):format(cmd)))
-  local summary
-  for line in p:lines() do
-    print(line)
-    summary = parse_summary(line) or summary
-  end
-  local _, how, status = p:close()
-  if not summary then
-    print(("-- %s: no luaunit summary (%s %d%s)"):format(file, how, status,
-      status == 124 and ", timed out" or ""))
-    return 0, 1
-  end
-  if status ~= 0 and summary.failed == 0 then
-    print(("-- %s: all tests passed but the process exited with %s %d"):format(file, how, status))
-    return summary.passed, 1
-  end
-  return summary.passed, summary.failed
-end
-
 local passed, failed = 0, 0
 for _, run in ipairs(runs()) do
-  local p, f = run_file(run.label, run.cmd)
+  local p, f = runner.run_command(run.label, run.cmd, 120)
   passed, failed = passed + p, failed + f
 end
 print(("%d passed, %d failed"):format(passed, failed))

@@ -107,9 +107,13 @@ local function parse(args)
   return o
 end
 
--- luaunit's summary, in text or TAP form: "[# ]Ran 5 tests in 0.012 seconds,
--- 3 successes, 1 failure, 1 error[, 2 skipped]".
-local function parse_summary(line)
+-- A summary line: luaunit 3.4's, in text or TAP form ("[# ]Ran 5 tests in
+-- 0.012 seconds, 3 successes, 1 failure, 1 error[, 2 skipped]"; a zero count
+-- of failures or errors may be left out), or "N passed, N failed" (this
+-- runner's own, C tests') -> { passed, failed }, or nil for any other line.
+function M.parse_summary(line)
+  local p, f = line:match("^(%d+) passed, (%d+) failed$")
+  if p then return { passed = tonumber(p), failed = tonumber(f) } end
   line = line:gsub("^# ", "")
   if not line:match("^Ran %d+ tests? in ") then return nil end
   local function count(word) return tonumber(line:match("(%d+) " .. word)) or 0 end
@@ -125,10 +129,34 @@ local function interpreter()
   return lines_of("readlink /proc/" .. pid .. "/exe")[1]
 end
 
--- Runs one file, its output passed through; returns its passed and failed counts.
-local function run_file(file, o, interp)
-  print("== " .. file)
+-- M.run_command(label, cmd, seconds) -> passed, failed: runs the shell
+-- command cmd (its stderr joined to stdout) for at most seconds under
+-- "== label", passing its output through; a run without a summary line, or
+-- that passed everything but exited non-zero, counts one failure more.
+function M.run_command(label, cmd, seconds)
+  print("== " .. label)
   io.stdout:flush()
+  local p = assert(io.popen(("timeout -k 5 %g %s 2>&1"):format(seconds, cmd), "r"))
+  local summary
+  for line in p:lines() do
+    print(line)
+    summary = M.parse_summary(line) or summary
+  end
+  local _, how, status = p:close()
+  if not summary then
+    print(("-- %s: no luaunit summary (%s %d%s)"):format(label, how, status,
+      status == 124 and (", ran over %g s"):format(seconds) or ""))
+    return 0, 1
+  end
+  if status ~= 0 and summary.failed == 0 then
+    print(("-- %s: all tests passed but the process exited with %s %d"):format(label, how, status))
+    return summary.passed, 1
+  end
+  return summary.passed, summary.failed
+end
+
+-- Runs one spec file; returns its passed and failed counts.
+local function run_file(file, o, interp)
   local args = { table.unpack(o.luaunit) }
   if o.output then args[#args + 1] = "-o" args[#args + 1] = o.output end
   if o.name then
@@ -136,26 +164,9 @@ local function run_file(file, o, interp)
     args[#args + 1] = ("%s.%s.xml"):format(o.name, file:gsub("^.*/", ""):gsub("%.lua$", ""))
   end
   for k, a in ipairs(args) do args[k] = q(a) end
-  local env = o.timeout and ("LUDS_TEST_TIMEOUT=%g "):format(o.timeout) or ""
-  local cmd = ("%stimeout -k 5 %g %s %s %s </dev/null 2>&1"):format(env, o.file_timeout,
-    q(interp), q(file), table.concat(args, " "))
-  local p = assert(io.popen(cmd, "r"))
-  local summary
-  for line in p:lines() do
-    print(line)
-    summary = parse_summary(line) or summary
-  end
-  local _, how, status = p:close()
-  if not summary then
-    print(("-- %s: no luaunit summary (%s %d%s)"):format(file, how, status,
-      status == 124 and (", ran over %g s"):format(o.file_timeout) or ""))
-    return 0, 1
-  end
-  if status ~= 0 and summary.failed == 0 then
-    print(("-- %s: all tests passed but the process exited with %s %d"):format(file, how, status))
-    return summary.passed, 1
-  end
-  return summary.passed, summary.failed
+  local env = o.timeout and ("env LUDS_TEST_TIMEOUT=%g "):format(o.timeout) or ""
+  return M.run_command(file, ("%s%s %s %s </dev/null"):format(env, q(interp), q(file),
+    table.concat(args, " ")), o.file_timeout)
 end
 
 -- M.main(args) -> exit status: 0 when every test passed, 1 when one did
