@@ -207,15 +207,15 @@ static int spin(loop *lp, int ms) {
 }
 
 static int wait_events(loop *lp, int ms) {
-  int n = 0;
-  if (ms != 0 && lp->spin_us > 0 && lp->last_wait < lp->spin_us * SPIN_RECENT * 1e-6)
-    n = spin(lp, ms);
-  if (n != 0)
-    return n;
-  if (ms == 0)
-    return epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, 0);
+  if (ms == 0 || lp->spin_us == 0)
+    return epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, ms);
+  if (lp->last_wait < lp->spin_us * SPIN_RECENT * 1e-6) {
+    int n = spin(lp, ms);
+    if (n != 0)
+      return n;
+  }
   double start = loop_now();
-  n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, ms);
+  int n = epoll_wait(lp->epfd, lp->events, LOOP_MAX_EVENTS, ms);
   lp->last_wait = loop_now() - start;
   return n;
 }

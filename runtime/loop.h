@@ -65,7 +65,7 @@ struct loop {
   struct epoll_event events[LOOP_MAX_EVENTS];
   int nevents, ievent; /* the batch being dispatched */
   int spin_us;          /* loop_set_spin; 0: never spin */
-  double last_wait;     /* seconds the last sleeping wait lasted */
+  double last_wait;     /* seconds the last sleeping wait lasted (measured while spinning is on) */
 };
 
 int loop_init(loop *lp, loop_signal_fn *on_signal);

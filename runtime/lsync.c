@@ -336,16 +336,10 @@ static int permit_tostring(lua_State *L) {
   return 1;
 }
 
-/* Whether the value on top is a task: the main chunk's task is spawned
- * before require "luds" creates the task metatable, so it is recognised by
- * its size and its coroutine (user value 1) instead. */
+/* The task on top of the stack, if the value there is one of rt's. */
 static task *as_task(lua_State *L, runtime *rt) {
-  task *t = lua_touserdata(L, -1);
-  if (!t || lua_type(L, -1) != LUA_TUSERDATA || lua_rawlen(L, -1) != sizeof *t)
-    return NULL;
-  int ok = lua_getiuservalue(L, -1, 1) == LUA_TTHREAD && lua_tothread(L, -1) == t->co;
-  lua_pop(L, 1);
-  return ok && t->rt == rt ? t : NULL;
+  task *t = luaL_testudata(L, -1, TASK_MT);
+  return t && t->rt == rt ? t : NULL;
 }
 
 /* Each waiting task, found through the registry references that keep the

@@ -13,7 +13,6 @@
 #include "lerror.h"
 #include "lsync.h"
 
-#define TASK_MT "luds.task"
 
 static const char *const state_names[] = {"ready", "running", "waiting",
                                           "done",  "failed",  "cancelled"};

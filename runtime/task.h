@@ -16,6 +16,7 @@ typedef struct task_hook task_hook;
 
 enum task_state { TASK_READY, TASK_RUNNING, TASK_WAITING, TASK_DONE, TASK_FAILED, TASK_CANCELLED };
 #define TASK_WAIT_SPACE 80
+#define TASK_MT "luds.task" /* made by the first spawn, so every task has it */
 
 enum task_wake { WAKE_NONE, WAKE_READY, WAKE_TIMEOUT };
 
