@@ -178,12 +178,14 @@ lint:
 
 # Then the channel columns (mk/chan.mk): luds against Go in the same run,
 # the workers' columns (mk/workers.mk): 1 worker against N, and a reload;
-# then dialing by name and lookups in flight (mk/resolve.mk).
+# then dialing by name and lookups in flight (mk/resolve.mk), and spawning
+# processes against Go (mk/spawn.mk).
 bench: all
 	bash bench/bench.sh
 	@$(MAKE) -s bench-chan
 	@$(MAKE) -s bench-workers
 	@$(MAKE) -s bench-resolve
+	@$(MAKE) -s bench-spawn
 
 clean:
 	rm -rf $(BUILD)
