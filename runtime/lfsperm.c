@@ -31,8 +31,80 @@ static unsigned check_mode(lua_State *L, int i, const char *what) {
   return mode;
 }
 
-/* An id argument: an integer from -1 (keep) up, or a name looked up. */
-static int check_id(lua_State *L, int i, int group, long long *id) {
+/* Every NSS call (getpw*, getgr*, getgrouplist) may block for as long as
+ * its backend takes (sssd, LDAP): each is a job on the worker pool
+ * (lwork.h) while its task waits, and runs at once outside a task. */
+enum { NSS_USER, NSS_GROUP, NSS_USER_GROUPS, NSS_IDS };
+
+typedef struct nss_job {
+  workpool_job base;
+  int what;
+  char *name; /* the name asked for (malloc'd), or NULL: by id; NSS_IDS: the owner's */
+  long long id;
+  int r;
+  struct fsperm_user u;
+  struct fsperm_group g;
+  long long *gids;
+  size_t n;
+  /* NSS_IDS: owner and group (ids, or names to look up: name, gname) */
+  char *gname;
+  int uerr, gerr;  /* found before any lookup: a name with a NUL byte */
+  lfsperm_opts o;  /* the options, with the ids the names gave */
+} nss_job;
+
+static int find_user(nss_job *q) {
+  return q->name ? fsperm_lookup_user_name(q->name, &q->u) : fsperm_lookup_user_id(q->id, &q->u);
+}
+
+/* The owner first: the group is not asked for once the owner failed. */
+static void find_ids(nss_job *q) {
+  int r = q->uerr;
+  if (r == 0 && q->name && (r = find_user(q)) == 0)
+    q->o.uid = q->u.uid;
+  r = r == -ENOENT ? LERR_UNKNOWN_USER : r;
+  if (r == 0)
+    r = q->gerr;
+  if (r == 0 && q->gname && (r = fsperm_lookup_group_name(q->gname, &q->g)) == 0)
+    q->o.gid = q->g.gid;
+  q->r = r == -ENOENT ? LERR_UNKNOWN_GROUP : r;
+}
+
+/* On a worker thread: the lookup alone, no Lua. */
+static void nss_work(workpool_job *j) {
+  nss_job *q = (nss_job *)j;
+  if (q->what == NSS_IDS)
+    find_ids(q);
+  else if (q->what == NSS_GROUP)
+    q->r = q->name ? fsperm_lookup_group_name(q->name, &q->g) : fsperm_lookup_group_id(q->id, &q->g);
+  else
+    q->r = find_user(q);
+  if (q->what == NSS_USER_GROUPS && q->r == 0)
+    q->r = fsperm_user_groups(q->u.name, q->u.gid, &q->gids, &q->n);
+}
+
+static void nss_release(workpool_job *j) {
+  nss_job *q = (nss_job *)j;
+  fsperm_user_free(&q->u);
+  fsperm_group_free(&q->g);
+  free(q->gids);
+  free(q->name);
+  free(q->gname);
+  free(q);
+}
+
+/* Pushes a box (lwork.h) with a new job of `what`. */
+static nss_job *nss_new(lua_State *L, runtime *rt, int what) {
+  nss_job *q = (nss_job *)lwork_new(L, rt, sizeof *q);
+  q->base.work = nss_work;
+  q->base.release = nss_release;
+  q->what = what;
+  return q;
+}
+
+/* An owner or group value at index i: an integer from -1 (keep) up, into
+ * *id, or a name, copied into *name for the lookup. Raises on misuse; a
+ * name with a NUL byte, which the C lookups would cut short, is -EINVAL. */
+static int check_id(lua_State *L, int i, int group, long long *id, char **name) {
   if (lua_type(L, i) == LUA_TNUMBER) {
     lua_Integer n = lua_isinteger(L, i) ? lua_tointeger(L, i) : -2;
     if (n < -1 || n >= (lua_Integer)UINT32_MAX)
@@ -41,50 +113,55 @@ static int check_id(lua_State *L, int i, int group, long long *id) {
     return 0;
   }
   size_t len;
-  const char *name = lua_tolstring(L, i, &len);
-  if (!name)
+  const char *s = lua_tolstring(L, i, &len);
+  if (!s)
     luaL_typeerror(L, i, group ? "group id or name" : "user id or name");
-  if (strlen(name) != len) /* the C lookups would cut the name short */
+  if (strlen(s) != len)
     return -EINVAL;
-  if (group) {
-    struct fsperm_group g;
-    int r = fsperm_lookup_group_name(name, &g);
-    *id = g.gid;
-    fsperm_group_free(&g);
-    return r == -ENOENT ? LERR_UNKNOWN_GROUP : r;
+  return (*name = strdup(s)) ? 0 : -ENOMEM;
+}
+
+/* Checks the owner (index ui, 0: none) and the group (gi) of the job q,
+ * the owner first, both before either failure counts: a bad group raises
+ * even when the owner is an unknown name. */
+static void check_ids(lua_State *L, nss_job *q, int ui, int gi) {
+  q->uerr = ui ? check_id(L, ui, 0, &q->o.uid, &q->name) : 0;
+  q->gerr = gi ? check_id(L, gi, 1, &q->o.gid, &q->gname) : 0;
+}
+
+/* Goes on in k with the job of the box on top: through the pool if it has
+ * names to look up, else at once. */
+static int find_ids_then(lua_State *L, nss_job *q, lua_KContext ctx, lua_KFunction k) {
+  if (q->uerr || (!q->name && !q->gname)) {
+    find_ids(q);
+    return k(L, LUA_OK, ctx);
   }
-  struct fsperm_user u;
-  int r = fsperm_lookup_user_name(name, &u);
-  *id = u.uid;
-  fsperm_user_free(&u);
-  return r == -ENOENT ? LERR_UNKNOWN_USER : r;
+  return lwork_start(L, 0, ctx, k);
 }
 
-static int opt_id(lua_State *L, int opts, const char *key, int group, long long *id) {
-  *id = -1;
-  lua_getfield(L, opts, key);
-  int r = lua_isnil(L, -1) ? 0 : check_id(L, lua_gettop(L), group, id);
-  lua_pop(L, 1);
-  return r;
-}
-
-int lfsperm_options(lua_State *L, int opts, lfsperm_opts *o) {
-  o->mode = -1;
-  o->uid = o->gid = -1;
-  o->remove_stale = 0;
+int lfsperm_start(lua_State *L, runtime *rt, int opts, lua_KContext ctx, lua_KFunction k) {
+  nss_job *q = nss_new(L, rt, NSS_IDS);
+  q->o = (lfsperm_opts){.mode = -1, .uid = -1, .gid = -1};
   if (lua_isnoneornil(L, opts))
-    return 0;
+    return find_ids_then(L, q, ctx, k);
   if (lua_getfield(L, opts, "mode") != LUA_TNIL)
-    o->mode = (long)check_mode(L, lua_gettop(L), "option 'mode'");
-  lua_pop(L, 1);
+    q->o.mode = (long)check_mode(L, lua_gettop(L), "option 'mode'");
   lua_getfield(L, opts, "remove_stale");
-  o->remove_stale = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  /* Both ids are checked before either failure is returned, so a bad group
-   * raises even when the owner is an unknown name. */
-  int ru = opt_id(L, opts, "owner", 0, &o->uid);
-  int rg = opt_id(L, opts, "group", 1, &o->gid);
-  return ru ? ru : rg;
+  q->o.remove_stale = lua_toboolean(L, -1);
+  int top = lua_gettop(L);
+  int ui = lua_getfield(L, opts, "owner") == LUA_TNIL ? 0 : top + 1;
+  int gi = lua_getfield(L, opts, "group") == LUA_TNIL ? 0 : top + 2;
+  check_ids(L, q, ui, gi);
+  lua_settop(L, top - 2);
+  return find_ids_then(L, q, ctx, k);
+}
+
+int lfsperm_options(lua_State *L, int i, lfsperm_opts *o) {
+  nss_job *q = (nss_job *)lwork_result(L, i);
+  if (!q)
+    return LERR_CLOSED;
+  *o = q->o;
+  return q->r;
 }
 
 /* A path argument; NULL (after pushing the EINVAL triple) if it holds a NUL
@@ -115,18 +192,27 @@ static int l_chmod(lua_State *L) {
   return result(L, "chmod", path, fsperm_chmod(path, mode));
 }
 
+static int chown_k(lua_State *L, int status, lua_KContext ctx) {
+  lfsperm_opts o;
+  (void)status, (void)ctx;
+  int r = lfsperm_options(L, 4, &o);
+  const char *path = lua_tostring(L, 1);
+  return result(L, "chown", path, r ? r : fsperm_chown(path, o.uid, o.gid));
+}
+
 /* luds.chown(path, uid|name, gid|name); -1 keeps the current id. Both ids
- * are checked (a misuse raises) before any failure is returned. */
+ * are checked (a misuse raises) before any failure is returned; names are
+ * looked up as lookup_user does. */
 static int l_chown(lua_State *L) {
+  runtime *rt = lua_touserdata(L, lua_upvalueindex(1));
   luaL_checkstring(L, 1);
-  long long uid, gid;
-  int ru = check_id(L, 2, 0, &uid);
-  int rg = check_id(L, 3, 1, &gid);
-  const char *path = check_path(L, "chown");
-  if (!path)
+  lua_settop(L, 3);
+  nss_job *q = nss_new(L, rt, NSS_IDS);
+  q->o = (lfsperm_opts){.mode = -1, .uid = -1, .gid = -1};
+  check_ids(L, q, 2, 3);
+  if (!check_path(L, "chown"))
     return 3;
-  int r = ru ? ru : rg;
-  return result(L, "chown", path, r ? r : fsperm_chown(path, uid, gid));
+  return find_ids_then(L, q, 0, chown_k);
 }
 
 static void set_int(lua_State *L, const char *key, long long v) {
@@ -161,47 +247,6 @@ static int l_stat(lua_State *L) {
   return 1;
 }
 
-/* lookup_user, lookup_group and user_groups ask NSS, which may block for
- * as long as its backend takes (sssd, LDAP): each is a job on the worker
- * pool (lwork.h) while its task waits, and runs at once outside a task. */
-enum { NSS_USER, NSS_GROUP, NSS_USER_GROUPS };
-
-typedef struct nss_job {
-  workpool_job base;
-  int what;
-  char *name; /* the name asked for (malloc'd), or NULL: by id */
-  long long id;
-  int r;
-  struct fsperm_user u;
-  struct fsperm_group g;
-  long long *gids;
-  size_t n;
-} nss_job;
-
-static int find_user(nss_job *q) {
-  return q->name ? fsperm_lookup_user_name(q->name, &q->u) : fsperm_lookup_user_id(q->id, &q->u);
-}
-
-/* On a worker thread: the lookup alone, no Lua. */
-static void nss_work(workpool_job *j) {
-  nss_job *q = (nss_job *)j;
-  if (q->what == NSS_GROUP)
-    q->r = q->name ? fsperm_lookup_group_name(q->name, &q->g) : fsperm_lookup_group_id(q->id, &q->g);
-  else
-    q->r = find_user(q);
-  if (q->what == NSS_USER_GROUPS && q->r == 0)
-    q->r = fsperm_user_groups(q->u.name, q->u.gid, &q->gids, &q->n);
-}
-
-static void nss_release(workpool_job *j) {
-  nss_job *q = (nss_job *)j;
-  fsperm_user_free(&q->u);
-  fsperm_group_free(&q->g);
-  free(q->gids);
-  free(q->name);
-  free(q);
-}
-
 static lua_Integer check_lookup_id(lua_State *L) {
   lua_Integer id = luaL_checkinteger(L, 1);
   luaL_argcheck(L, id >= 0 && id < (lua_Integer)UINT32_MAX, 1, "id out of range");
@@ -217,10 +262,7 @@ static int nss_start(lua_State *L, int what, lua_KFunction k) {
   size_t len;
   const char *name = id < 0 ? luaL_checklstring(L, 1, &len) : NULL;
   lua_settop(L, 1);
-  nss_job *q = (nss_job *)lwork_new(L, rt, sizeof *q);
-  q->base.work = nss_work;
-  q->base.release = nss_release;
-  q->what = what;
+  nss_job *q = nss_new(L, rt, what);
   q->id = id;
   if (name && (strlen(name) != len || !(q->name = strdup(name)))) {
     q->r = strlen(name) != len ? -EINVAL : -ENOMEM;

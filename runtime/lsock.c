@@ -264,9 +264,9 @@ static int bind_error(const char *path, int r) {
   return r;
 }
 
-int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own) {
+int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int perm, int own) {
   lfsperm_opts o;
-  int r = lfsperm_options(L, opts, &o);
+  int r = lfsperm_options(L, perm, &o);
   if (r < 0)
     return r;
   int reuseport = lsock_optflag(L, opts, "reuseport");
@@ -475,15 +475,16 @@ static int ln_accept(lua_State *L) {
 static int ln_addr(lua_State *L) { return push_name(L, 0, "addr"); }
 
 /* ctx: (backlog + 1) * 2 + own, backlog -1 for no listen (listen_packet).
- * Binds s (at 4) to a when r is 0, then listens; the box of a name's
- * lookup, at 5 if any, goes. */
+ * Binds s (at 4) to a when r is 0, then listens; the boxes of the owner and
+ * group (at 5) and of a name's lookup (at 6, if any) go. */
 static int bind_at(lua_State *L, lsock *s, const addr *a, int r, lua_KContext ctx) {
   int backlog = (int)(ctx / 2) - 1;
   if (r == 0)
-    r = lsock_bind(L, s, a, 3, (int)(ctx & 1));
+    r = lsock_bind(L, s, a, 3, 5, (int)(ctx & 1));
   if (r == 0 && backlog >= 0)
     r = sock_listen(s->fd, backlog);
   lwork_done(L, 5);
+  lwork_done(L, 6);
   lua_settop(L, 4);
   if (r == 0)
     return 1;
@@ -494,17 +495,24 @@ static int bind_at(lua_State *L, lsock *s, const addr *a, int r, lua_KContext ct
 static int bind_named_k(lua_State *L, int status, lua_KContext ctx) {
   addr a;
   (void)status;
-  int r = lresolve_listen_addr(L, 5, &a);
+  int r = lresolve_listen_addr(L, 6, &a);
   return bind_at(L, lua_touserdata(L, 4), &a, r, ctx);
 }
 
-int lsock_listen_at(lua_State *L, lsock *s, int own, int backlog) {
-  lua_KContext ctx = ((lua_KContext)backlog + 1) * 2 + (own != 0);
+/* Owner and group are known (the box at 5): the address next. */
+static int perm_k(lua_State *L, int status, lua_KContext ctx) {
+  lsock *s = lua_touserdata(L, 4);
   addr a;
+  (void)status;
   int r = lsock_addr(L, 2, s->net, &a);
   if (r == LERR_NAME) /* a host or service name: look it up first */
     return lresolve_start(L, s->rt, s->net, 2, 0, ctx, bind_named_k);
   return bind_at(L, s, &a, r, ctx);
+}
+
+int lsock_listen_at(lua_State *L, lsock *s, int own, int backlog) {
+  lua_KContext ctx = ((lua_KContext)backlog + 1) * 2 + (own != 0);
+  return lfsperm_start(L, s->rt, 3, ctx, perm_k);
 }
 
 /* luds.listen(network, address [, opts]) -> listener | nil, msg, code; raises

@@ -101,9 +101,10 @@ int lsock_eof(const lsock *s, ssize_t n, int flags);
 /* Opens the socket of s (NONBLOCK|CLOEXEC; SO_PASSCRED for seqpacket),
  * collecting garbage and trying once more when out of fds. */
 int lsock_open(lua_State *L, lsock *s, int family);
-/* Opens the socket of s for a and binds it with the mode/owner/group of the
- * options table at opts (if any); if own, close removes the file. */
-int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int own);
+/* Opens the socket of s for a and binds it with the mode/owner/group that
+ * lfsperm_start read into the box at perm (the options table at opts gives
+ * the rest); if own, close removes the file. */
+int lsock_bind(lua_State *L, lsock *s, const addr *a, int opts, int perm, int own);
 /* Pushes { pid =, uid =, gid = } (lpeer.c). */
 void lsock_push_cred(lua_State *L, const sock_cred *cred);
 /* Adds peer_cred and peer_groups to the conn metatable on top (lpeer.c). */
@@ -111,8 +112,8 @@ void lpeer_methods(lua_State *L);
 /* The network named by argument i; raises for an unknown one. */
 const addr_net *lsock_network(lua_State *L, int i);
 /* The end of listen and listen_packet: binds s (at 4, the options table at
- * 3) to the address at 2, looking a host or service name up first
- * (lresolve.h), then listens with backlog unless it is -1. own: close
+ * 3) to the address at 2, looking owner and group names (lfsperm.h), then
+ * a host or service name (lresolve.h) up first, then listens with backlog unless it is -1. own: close
  * removes the file. Returns s, or the triple after closing it. */
 int lsock_listen_at(lua_State *L, lsock *s, int own, int backlog);
 /* Parses argument i as an address of net; 0 or -errno: LERR_NAME when it

@@ -1,5 +1,6 @@
 -- User and group lookups off the loop: lookup_user, lookup_group,
--- user_groups and luds.creds run on the worker pool when a task calls them,
+-- user_groups, luds.creds, and the owner and group names of listen,
+-- listen_packet and chown run on the worker pool when a task calls them,
 -- so a slow name service (sssd, LDAP) delays only the task that asked. The
 -- slow name service is an LD_PRELOAD shim, compiled here, that makes every
 -- getpw*_r, getgr*_r and getgrouplist call take 300 ms.
@@ -131,6 +132,97 @@ for i = 1, 6 do n = n + (tasks[i]:cancel() and 1 or 0) end
 stop()
 print(n .. " cancelled")
 ]])
+end
+
+-- Owner and group names of listen, listen_packet and chown are looked up on
+-- the pool as lookup_user is: three at once (two lookups each, 600 ms) take
+-- that long, the ticker stays on time, and each file gets the ids asked
+-- for. An unknown name is its exact failure and leaves no file; numeric
+-- ids ask NSS nothing (no 300 ms); where no task can wait, the names are
+-- looked up there and then, and the ticker is late.
+function TestOffLoop:test_listen_and_chown_names_do_not_delay_the_loop()
+  local d = self.dir
+  local source = TICKER .. [[
+local d = DIR
+local function mode(path)
+  local st = assert(luds.stat(path))
+  return ("%s %d %d"):format(st.mode, st.uid, st.gid)
+end
+local stop = ticker()
+local t0 = luds.now()
+local f = io.open(d .. "/file", "w") f:close()
+assert(luds.chmod(d .. "/file", "0640"))
+local jobs = {
+  luds.spawn(luds.listen, "unix", d .. "/s.sock", { mode = "0660", owner = "nobody", group = "nogroup" }),
+  luds.spawn(luds.listen_packet, "unixgram", d .. "/g.sock", { mode = "0620", group = "nogroup", owner = "root" }),
+  luds.spawn(luds.chown, d .. "/file", "nobody", "nogroup"),
+}
+for _, t in ipairs(jobs) do assert(select(2, t:wait())) end
+local took = luds.now() - t0
+print(mode(d .. "/s.sock"), mode(d .. "/g.sock"), mode(d .. "/file"))
+print(took >= 0.6 and "slow: yes" or ("slow: no, " .. took))
+local late = stop()
+print(late < 0.1 and "ticker on time" or ("ticker late by " .. late))
+stop = ticker()
+local fails = {
+  luds.spawn(luds.listen, "unix", d .. "/u.sock", { owner = "no-such-user-luds", group = "nogroup" }),
+  luds.spawn(luds.listen, "unixpacket", d .. "/p.sock", { owner = "nobody", group = "no-such-group-luds" }),
+  luds.spawn(luds.listen_packet, "unixgram", d .. "/q.sock", { group = "no-such-group-luds" }),
+  luds.spawn(luds.chown, d .. "/file", "no-such-user-luds", 0),
+  luds.spawn(luds.listen, "unix", d .. "/z.sock", { owner = "a\0b", group = "nogroup" }),
+}
+for _, t in ipairs(fails) do
+  local _, v, msg, code = t:wait()
+  print(tostring(v), (msg:gsub(d, "D")), code)
+end
+late = stop()
+print(late < 0.1 and "ticker on time" or ("ticker late by " .. late))
+t0 = luds.now()
+local n = assert(luds.listen("unix", d .. "/n.sock", { owner = 65534, group = 65534, mode = "0600" }))
+assert(luds.chown(d .. "/file", 0, -1))
+print(mode(d .. "/n.sock"), mode(d .. "/file"), luds.now() - t0 < 0.2 and "numeric: no lookup" or "numeric: looked up")
+stop = ticker()
+luds.sleep(0.05)
+local sync
+table.sort({ 2, 1 }, function(a, b)
+  sync = sync or assert(luds.listen("unix", d .. "/y.sock", { owner = "nobody", mode = "0600" }))
+  return a < b
+end)
+luds.sleep(0.05)
+print(mode(d .. "/y.sock"), stop() >= 0.25 and "sync: ticker late" or "sync: ticker on time")
+local ls = io.popen("ls " .. d):read("a"):gsub("\n", " ")
+print(ls)
+]]
+  expect(self, table.concat({
+    "0660 65534 65534\t0620 0 65534\t0640 65534 65534", "slow: yes", "ticker on time",
+    "nil\tlisten unix D/u.sock: unknown user\tUNKNOWN_USER",
+    "nil\tlisten unixpacket D/p.sock: unknown group\tUNKNOWN_GROUP",
+    "nil\tlisten unixgram D/q.sock: unknown group\tUNKNOWN_GROUP",
+    "nil\tchown D/file: unknown user\tUNKNOWN_USER",
+    "nil\tlisten unix D/z.sock: invalid argument\tEINVAL",
+    "ticker on time",
+    "0600 65534 65534\t0640 0 65534\tnumeric: no lookup",
+    "0600 65534 0\tsync: ticker late",
+    "file g.sock n.sock s.sock slow_nss.c slow_nss.so y.sock ", "" }, "\n"),
+    (source:gsub("DIR", function() return ("%q"):format(d) end)))
+end
+
+-- A listen cancelled while its owner is looked up binds nothing: no file
+-- appears when the answer comes, no descriptor stays open, and the pool
+-- serves the next lookup.
+function TestOffLoop:test_listen_cancelled_during_its_lookup()
+  local d = self.dir
+  expect(self, "true\tcancelled\nfds 0\tslow_nss.c slow_nss.so \nnobody\n", TICKER .. ([[
+local d = %q
+local function fds() local n = 0 for _ in io.popen("ls /proc/self/fd"):lines() do n = n + 1 end return n end
+local before = fds()
+local t = luds.spawn(luds.listen, "unix", d .. "/c.sock", { owner = "nobody" })
+luds.sleep(0.05)
+print(t:cancel(), t:status())
+luds.sleep(0.4)
+print("fds " .. (fds() - before), (io.popen("ls " .. d):read("a"):gsub("\n", " ")))
+print(luds.lookup_user("nobody").name)
+]]):format(d))
 end
 
 luds.exit(lu.LuaUnit.run())
