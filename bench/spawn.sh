@@ -2,8 +2,9 @@
 # spawn.sh: what `make bench-spawn` runs. Starts `true` and waits for it, N
 # times, on luds (bench/spawn.lua, luds.exec + p:wait) and on Go
 # (bench/spawn_go, exec.Command("true").Run()), one after the other (K=1)
-# and with SPAWN_K in flight; the two alternate, REPS times, and the medians
-# and their ratio are printed. Without go (bench/peers/setup.sh installs
+# and with SPAWN_K in flight, and luds once more with /dev/null for stdio as
+# Go's Run gives it; they alternate, REPS times, and the medians and their
+# ratios are printed. Without go (bench/peers/setup.sh installs
 # golang-go) the Go column shows n/a.
 #
 # Environment: SPAWN_N (default 3000), SPAWN_K (default 8), BENCH_QUICK=1,
@@ -31,7 +32,11 @@ build_go() {
 # rate WHO K: one run's processes per second (the last field of its line).
 rate() {
     local line
-    if [[ $1 == luds ]]; then line=$("$LUDS" bench/spawn.lua "$N" "$2"); else line=$("$GO_BIN" "$N" "$2"); fi
+    case $1 in
+        luds) line=$("$LUDS" bench/spawn.lua "$N" "$2") ;;
+        null) line=$("$LUDS" bench/spawn.lua "$N" "$2" null) ;;
+        go) line=$("$GO_BIN" "$N" "$2") ;;
+    esac
     echo "${line##* }"
 }
 
@@ -44,21 +49,24 @@ main() {
     declare -A runs
     for ((rep = 1; rep <= REPS; rep++)); do
         for k in 1 "$K"; do
-            for who in luds go; do
+            for who in luds null go; do
                 [[ $who == go && $go == 0 ]] && continue
                 runs[$who$k]+=" $(rate "$who" "$k")"
             done
         done
     done
     for k in 1 "$K"; do
-        local l g
+        local l z g
         l=$(middle ${runs[luds$k]})
+        z=$(middle ${runs[null$k]})
         g=n/a
         [[ $go == 0 ]] || g=$(middle ${runs[go$k]})
-        printf 'spawn+wait true, %d in flight, processes/s: luds %s  Go %s  (runs: luds%s; Go%s)\n' \
-            "$k" "$l" "$g" "${runs[luds$k]}" "${runs[go$k]:- n/a}"
-        [[ $g == n/a ]] || awk -v l="$l" -v g="$g" -v k="$k" \
-            'BEGIN { printf "luds/Go (%d in flight) %.2f\n", k, l / g }'
+        printf 'spawn+wait true, %d in flight, processes/s: luds %s  luds(stdio null) %s  Go %s\n' \
+            "$k" "$l" "$z" "$g"
+        printf '  runs: luds%s; luds(null)%s; Go%s\n' "${runs[luds$k]}" "${runs[null$k]}" \
+            "${runs[go$k]:- n/a}"
+        [[ $g == n/a ]] || awk -v l="$l" -v z="$z" -v g="$g" -v k="$k" \
+            'BEGIN { printf "  luds/Go %.2f  luds(null)/Go %.2f (%d in flight)\n", l / g, z / g, k }'
     done
 }
 
