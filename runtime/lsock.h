@@ -112,9 +112,10 @@ void lpeer_methods(lua_State *L);
 /* The network named by argument i; raises for an unknown one. */
 const addr_net *lsock_network(lua_State *L, int i);
 /* The end of listen and listen_packet: binds s (at 4, the options table at
- * 3) to the address at 2, looking owner and group names (lfsperm.h), then
- * a host or service name (lresolve.h) up first, then listens with backlog unless it is -1. own: close
- * removes the file. Returns s, or the triple after closing it. */
+ * 3) to the address at 2 once owner and group names (lfsperm.h), then a
+ * host or service name (lresolve.h), are looked up, then listens with
+ * backlog unless it is -1. own: close removes the file. Returns s, or the
+ * triple after closing it. */
 int lsock_listen_at(lua_State *L, lsock *s, int own, int backlog);
 /* Parses argument i as an address of net; 0 or -errno: LERR_NAME when it
  * holds a host or service name (lresolve.h looks those up). */
