@@ -4,7 +4,8 @@
 -- declaration of runtime/luds.h has an entry in doc/ and a line in the man
 -- page doc/luds.3; every entry names something that exists; every relative
 -- link of README.md and doc/*.md resolves, #anchors included; both man pages
--- render without a warning; embedding.md's example program compiles and runs.
+-- render without a warning; embedding.md's example program compiles and
+-- runs; doc/layout.md names every source file.
 --
 -- An entry, in doc/*.md, is an inline code span in a heading, or in the
 -- first cell of a row of a table whose first column is headed "call" (Lua)
@@ -442,6 +443,34 @@ function TestDocs:test_every_relative_link_resolves()
     .. " [c](#nothing) [d](../README.md#a-five-minute-tour) `[e](no.md)`"),
     { "doc/x.md:1: sockets.md#no-such-heading (no such heading)",
       "doc/x.md:1: nofile.md (no such file)", "doc/x.md:1: #nothing (no such file)" })
+end
+
+-- doc/layout.md names every C file of runtime/, every Lua module and every
+-- directory at the top, and names no runtime file that is gone.
+function TestDocs:test_layout_names_every_file()
+  local text = assert(H.slurp(DOC .. "/layout.md"))
+  local problems = {}
+  local function need(name, where)
+    if not text:find("`" .. name .. "`", 1, true) then
+      problems[#problems + 1] = ("missing from doc/layout.md: `%s` (%s)"):format(name, where)
+    end
+  end
+  for f in H.sh("cd " .. H.q(H.ROOT) .. " && ls runtime/*.c"):gmatch("runtime/([%w_]+%.c)\n") do
+    need(f, "runtime/")
+  end
+  for f in H.sh("cd " .. H.q(H.ROOT) .. " && ls lua/luds"):gmatch("([%w_]+%.lua)\n") do
+    need(f, "lua/luds/")
+  end
+  for d in H.sh("cd " .. H.q(H.ROOT) .. " && git ls-files | sed -n 's|/.*||p' | sort -u")
+      :gmatch("([%w_.-]+)\n") do
+    need(d .. "/", "a directory")
+  end
+  for f in text:gmatch("\n| `([%w_]+%.[ch])` |") do
+    if not H.exists(H.ROOT .. "/runtime/" .. f) then
+      problems[#problems + 1] = ("stale in doc/layout.md: %s (no runtime/%s)"):format(f, f)
+    end
+  end
+  assert_none(problems)
 end
 
 function TestDocs:test_man_pages_render_without_warnings()
