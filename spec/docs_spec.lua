@@ -445,6 +445,21 @@ function TestDocs:test_every_relative_link_resolves()
       "doc/x.md:1: nofile.md (no such file)", "doc/x.md:1: #nothing (no such file)" })
 end
 
+-- README's table links every page of doc/ (and the pages other branches add).
+function TestDocs:test_readme_links_every_page()
+  local readme = assert(H.slurp(H.ROOT .. "/README.md"))
+  local problems = {}
+  local list = pages()
+  for rel in pairs(PENDING) do list[#list + 1] = { file = rel } end
+  for _, page in ipairs(list) do
+    if not readme:find("\n| [" .. page.file .. "](" .. page.file .. ") |", 1, true) then
+      problems[#problems + 1] = "README.md's table of pages has no row for " .. page.file
+    end
+  end
+  assert_none(problems)
+  lu.assertTrue(#list >= 10)
+end
+
 -- doc/layout.md names every C file of runtime/, every Lua module and every
 -- directory at the top, and names no runtime file that is gone.
 function TestDocs:test_layout_names_every_file()
