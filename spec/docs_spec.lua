@@ -445,6 +445,46 @@ function TestDocs:test_every_relative_link_resolves()
       "doc/x.md:1: nofile.md (no such file)", "doc/x.md:1: #nothing (no such file)" })
 end
 
+-- Codes of runtime/lerror.c's table that no script gets as a triple.
+local INTERNAL_CODES = { DEADLOCK = "the scheduler's verdict, reported as a message (luds_run)" }
+
+-- Every code of luds's own (lerror.c's table, less errno names) has a row
+-- in the table of sockets.md's Errors section, and every row there is a code.
+function TestDocs:test_every_code_of_luds_own_is_explained()
+  local src = assert(H.slurp(H.ROOT .. "/runtime/lerror.c"))
+  local errnos = {}
+  for name in H.sh("python3 -c 'import errno; print(\" \".join(errno.errorcode.values()))'")
+      :gmatch("[%u%d]+") do
+    errnos[name] = true
+  end
+  lu.assertTrue(errnos.ENOENT and errnos.EISCONN, "python3's errno names")
+  local codes = {}
+  for code in src:gmatch("{LERR_[%u_]+, \"([%u_]+)\",") do
+    if not errnos[code] and not INTERNAL_CODES[code] then codes[code] = true end
+  end
+  lu.assertTrue(codes.TIMEOUT and codes.ENOTFOUND and codes.SIGNALED)
+  local text = assert(H.slurp(DOC .. "/sockets.md"))
+  local section = assert(text:match("\n## Errors\n(.-)\n## "))
+  local rows, problems = {}, {}
+  for _, l in ipairs(prose_lines(section)) do
+    if l.column == "code" and l.line:match("^| `") then
+      for _, span in ipairs(entry_spans(l.line, "call")) do rows[span] = true end
+    end
+  end
+  for code in pairs(codes) do
+    if not rows[code] then
+      problems[#problems + 1] = "doc/sockets.md's Errors table has no row for " .. code
+    end
+  end
+  for code in pairs(rows) do
+    if not codes[code] then
+      problems[#problems + 1] = "doc/sockets.md's Errors table explains " .. code
+        .. ", which is no code of runtime/lerror.c's own"
+    end
+  end
+  assert_none(problems)
+end
+
 -- README's table links every page of doc/ (and the pages other branches add).
 function TestDocs:test_readme_links_every_page()
   local readme = assert(H.slurp(H.ROOT .. "/README.md"))
