@@ -18,6 +18,8 @@
 -- A method's receiver is the name the pages use for its kind (RECEIVERS); a
 -- module's prefix is W.MODULES's. In doc/luds.3 an entry is a line
 -- `.B luds.listen(network, address [, opts])` (a call) or `.B ln.kind` (a field).
+-- Metamethods (__close, __len, __tostring) are no entries: the pages say
+-- them in prose (`<close>`, `#ch`, `tostring`), kind by kind.
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local lu = require "luaunit"
 local luds = require "luds"
