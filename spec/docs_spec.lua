@@ -447,6 +447,38 @@ function TestDocs:test_every_relative_link_resolves()
       "doc/x.md:1: nofile.md (no such file)", "doc/x.md:1: #nothing (no such file)" })
 end
 
+-- The keys a function's options check accepts (from the error it raises).
+local function accepted(f)
+  local ok, err = pcall(f)
+  lu.assertFalse(ok)
+  local set = {}
+  for k in assert(tostring(err):match("accepted: ([%w_, ]+)"), err):gmatch("[%w_]+") do set[k] = true end
+  return set
+end
+
+-- sockets.md's table of options names, for listen, listen_packet and dial,
+-- exactly the keys each accepts.
+function TestDocs:test_the_options_table_is_what_each_function_accepts()
+  local path = self.dir .. "/o.sock"
+  local want = {
+    listen = accepted(function() return luds.listen("unix", path, { bogus = 1 }) end),
+    listen_packet = accepted(function() return luds.listen_packet("unixgram", path, { bogus = 1 }) end),
+    dial = accepted(function() return luds.dial("unix", path, { bogus = 1 }) end),
+  }
+  local got = { listen = {}, listen_packet = {}, dial = {} }
+  for _, l in ipairs(prose_lines(assert(H.slurp(DOC .. "/sockets.md")))) do
+    if l.column == "option" and l.line:match("^| `") then
+      local first, second = l.line:match("^|([^|]*)|([^|]*)|")
+      for f in second:gmatch("[%w_]+") do
+        if got[f] then
+          for key in first:gmatch("`([%w_]+)`") do got[f][key] = true end
+        end
+      end
+    end
+  end
+  lu.assertEquals(got, want)
+end
+
 -- Codes of runtime/lerror.c's table that no script gets as a triple.
 local INTERNAL_CODES = { DEADLOCK = "the scheduler's verdict, reported as a message (luds_run)" }
 
