@@ -215,10 +215,19 @@ static int step_option(lua_State *L, cli *c, int at) {
   return 1;
 }
 
+/* Code from standard input is running: luds.workers refuses to start
+ * workers, which run the command line again, from it. */
+static void mark_stdin(lua_State *L) {
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "luds.stdin");
+}
+
 static int step_script(lua_State *L, cli *c) {
   const char *name = c->argv[c->script];
-  if (strcmp(name, "-") == 0 && strcmp(c->argv[c->script - 1], "--") != 0)
-    name = NULL; /* standard input */
+  if (strcmp(name, "-") == 0 && strcmp(c->argv[c->script - 1], "--") != 0) {
+    name = NULL;
+    mark_stdin(L);
+  }
   if (luaL_loadfile(L, name) != LUA_OK)
     return STEP_LOAD_FAILED;
   return push_script_args(L);
@@ -229,6 +238,7 @@ static int step_script(lua_State *L, cli *c) {
 static int step_last(lua_State *L, cli *c) {
   if (!(c->flags & CLI_I) && (c->script < c->argc || c->flags & (CLI_E | CLI_V)))
     return STEP_NOTHING;
+  mark_stdin(L);
   if (c->flags & CLI_I || isatty(0)) {
     if (!(c->flags & CLI_V))
       version();
