@@ -14,7 +14,7 @@
 #include "luds.h"
 #include "repl.h"
 
-#define PROGNAME "luds" /* the one prefix of every message, as the runtime's */
+#define PROGNAME "luds"  /* the one prefix of every message, as the runtime's */
 #define MAX_WORKERS 1024 /* what luds.workers accepts */
 
 enum cli_flags { CLI_ERROR = 1, CLI_I = 2, CLI_V = 4, CLI_E = 8, CLI_NOENV = 16, CLI_HELP = 32 };
@@ -25,12 +25,12 @@ enum cli_why { WHY_UNRECOGNIZED, WHY_NEEDS_ARGUMENT, WHY_WORKERS };
 typedef struct cli {
   char **argv;
   int argc;
-  int script;  /* argv index of the script; argc when there is none */
-  int flags;   /* cli_flags */
-  int bad;     /* with CLI_ERROR: the argv index of the faulty option */
-  int why;     /* with CLI_ERROR: what is wrong with it */
-  int next;    /* the main task's next step: see step() */
-  int failed;  /* a chunk could not be loaded (no task failed for it) */
+  int script;         /* argv index of the script; argc when there is none */
+  int flags;          /* cli_flags */
+  int bad;            /* with CLI_ERROR: the argv index of the faulty option */
+  int why;            /* with CLI_ERROR: what is wrong with it */
+  int next;           /* the main task's next step: see step() */
+  int failed;         /* a chunk could not be loaded (no task failed for it) */
   const char *global; /* -l g=mod: the global that require's result goes to */
   size_t global_len;
 } cli;
@@ -187,7 +187,8 @@ static int step_init(lua_State *L) {
   }
   if (!init)
     return STEP_NOTHING;
-  int r = init[0] == '@' ? luaL_loadfile(L, init + 1) : luaL_loadbuffer(L, init, strlen(init), name);
+  int r =
+      init[0] == '@' ? luaL_loadfile(L, init + 1) : luaL_loadbuffer(L, init, strlen(init), name);
   return r == LUA_OK ? 0 : STEP_LOAD_FAILED;
 }
 
@@ -204,7 +205,7 @@ static int step_option(lua_State *L, cli *c, int at) {
     c->next++; /* past the separate argument */
   if (a[1] == 'e')
     return luaL_loadbuffer(L, value, strlen(value), "=(command line)") == LUA_OK ? 0
-                                                                               : STEP_LOAD_FAILED;
+                                                                                 : STEP_LOAD_FAILED;
   if (a[1] == 'w')
     return STEP_NOTHING;
   const char *eq = strchr(value, '=');
@@ -334,10 +335,11 @@ static int pmain(lua_State *L) {
   luaL_openlibs(L);
   if (luds_openlibs(L) != LUDS_OK || spawn_main(L, c) != LUDS_OK)
     return report(L), 0;
-  if (luds_run(L, code) == LUDS_ERROR)
+  int r = luds_run(L, code);
+  if (r == LUDS_ERROR)
     report(L); /* luds_run set *code: 2 for a deadlock, else 1 */
-  else if (*code == 0 && c->failed)
-    *code = 1;
+  else if (r == LUDS_OK && c->failed)
+    *code = 1; /* luds.exit's code stands */
   return 0;
 }
 

@@ -138,11 +138,14 @@ static void read_line(lua_State *L, lua_KContext next) {
 }
 
 /* A line has come (at R_BASE + 1, or nil, msg, code): the next state. A
- * chunk to run is left on top for ST_RAN's caller. */
+ * chunk to run is left on top for ST_RAN's caller. A read error (a line
+ * over read_line's limit) raises: it ends the REPL and fails the main task. */
 static int got_line(lua_State *L, int first, int *eof) {
   if (lua_isnil(L, R_BASE + 1)) {
-    if (strcmp(luaL_optstring(L, R_BASE + 3, "EOF"), "EOF") != 0)
-      fprintf(stderr, "luds: %s\n", luaL_optstring(L, R_BASE + 2, "read failed"));
+    if (!lua_isnil(L, R_BASE + 3) && strcmp(lua_tostring(L, R_BASE + 3), "EOF") != 0) {
+      lua_pushvalue(L, R_BASE + 2);
+      lua_error(L);
+    }
     if (!first)
       message(lua_tostring(L, R_ERROR)); /* the statement it left unfinished */
     *eof = ST_EOF;

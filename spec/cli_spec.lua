@@ -210,19 +210,17 @@ local function usage_error(dir, args, first)
 end
 
 function TestCliOptions:test_bad_options_print_usage_and_fail()
-  usage_error(self.dir, "-x", "luds: unrecognized option '-x'\n")
-  usage_error(self.dir, "-Ex", "luds: unrecognized option '-Ex'\n")
-  usage_error(self.dir, "-ix", "luds: unrecognized option '-ix'\n")
-  usage_error(self.dir, "--x", "luds: unrecognized option '--x'\n")
+  for _, bad in ipairs({ "-x", "-Ex", "-ix", "--x", "-vv" }) do
+    usage_error(self.dir, bad, "luds: unrecognized option '" .. bad .. "'\n")
+  end
   usage_error(self.dir, "-e 'print(1)' -y", "luds: unrecognized option '-y'\n")
 end
 
 function TestCliOptions:test_e_and_l_need_an_argument()
-  usage_error(self.dir, "-e", "luds: '-e' needs argument\n")
-  usage_error(self.dir, "-e 'print(1)' -e", "luds: '-e' needs argument\n")
-  usage_error(self.dir, "-e -v", "luds: '-e' needs argument\n")
-  usage_error(self.dir, "-l", "luds: '-l' needs argument\n")
-  usage_error(self.dir, "-l -e", "luds: '-l' needs argument\n")
+  for _, case in ipairs({ { "-e", "-e" }, { "-e 'print(1)' -e", "-e" }, { "-e -v", "-e" },
+    { "-l", "-l" }, { "-l -e", "-l" } }) do
+    usage_error(self.dir, case[1], "luds: '" .. case[2] .. "' needs argument\n")
+  end
 end
 
 function TestCliOptions:test_w_sets_LUDS_WORKERS()
@@ -330,6 +328,19 @@ function TestCliRepl:test_lines_are_tasks_on_one_loop()
   input = write(self.dir, "exit.txt", "require('luds').exit(3)\nprint('not read')\n")
   lu.assertEquals({ run(self.dir, LUDS, "-i", { input = input, pipe = true }) },
     { version() .. "> ", "", 3 })
+end
+
+-- What ends the REPL as an error of the main task: a prompt whose
+-- __tostring raises, a line over read_line's limit (1 MiB).
+function TestCliRepl:test_repl_failures_end_it_with_status_1()
+  local input = write(self.dir, "prompt.txt",
+    "_PROMPT = setmetatable({}, { __tostring = function() error('p', 0) end })\nprint(1)\n")
+  lu.assertEquals({ run(self.dir, LUDS, "-i", { input = input, pipe = true }) },
+    { version() .. "> ", "luds: p\nstack traceback:\n\t[C]: in function 'error'\n\tstdin:1: in function <stdin:1>"
+      .. "\n\t[C]: in ?\n\t[C]: in ?\n", 1 })
+  input = write(self.dir, "long.txt", "print(1)\nx = '" .. ("a"):rep(2 * 1024 * 1024) .. "'\nprint(2)\n")
+  lu.assertEquals({ run(self.dir, LUDS, "-i", { input = input, pipe = true }) },
+    { version() .. "> 1\n> ", "luds: read pipe: message too long\nstack traceback:\n\t[C]: in ?\n\t[C]: in ?\n", 1 })
 end
 
 -- The steps of a terminal session for spec/cli_drive.py.
