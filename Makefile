@@ -13,7 +13,8 @@ SAN_BUILD := $(BUILD)/asan
 SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
   -fno-sanitize-recover=all
 
-LIB_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+CLI_SRC := runtime/main.c runtime/repl.c
+LIB_SRC := $(filter-out $(CLI_SRC),$(wildcard runtime/*.c))
 LIB_OBJ := $(LIB_SRC:runtime/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o
 LUA_MODULES := $(wildcard lua/luds/*.lua)
 
@@ -26,6 +27,7 @@ BINDIR := $(PREFIX)/bin
 LIBDIR := $(PREFIX)/lib
 INCDIR := $(PREFIX)/include
 MANDIR := $(PREFIX)/share/man/man1
+MAN3DIR := $(PREFIX)/share/man/man3
 EXDIR := $(PREFIX)/share/luds/examples
 EXAMPLES := $(wildcard examples/*.lua) $(wildcard examples/systemd/*)
 TYPESDIR := $(PREFIX)/share/luds/types
@@ -55,7 +57,7 @@ $(BUILD)/obj/embedded.o: $(BUILD)/embedded.c
 $(BUILD)/libluds.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/luds: $(BUILD)/obj/main.o $(BUILD)/libluds.a
+$(BUILD)/luds: $(CLI_SRC:runtime/%.c=$(BUILD)/obj/%.o) $(BUILD)/libluds.a
 	$(CC) $(CFLAGS) -rdynamic $^ $(LUA_LIBS) -lm -ldl -o $@
 
 # The loadable module links no liblua: the lua5.4 that loads it provides it.
@@ -100,7 +102,7 @@ $(BUILD)/tests/embed_test: spec/c/embed_test.c $(BUILD)/libluds.a
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
-	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(LUA_CMOD) $(DESTDIR)$(LUA_LMOD)/luds
+	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(MAN3DIR) $(DESTDIR)$(LUA_CMOD) $(DESTDIR)$(LUA_LMOD)/luds
 	install -m 755 $(BUILD)/luds $(DESTDIR)$(BINDIR)/luds
 	install -m 644 $(BUILD)/libluds.a $(DESTDIR)$(LIBDIR)/libluds.a
 	install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/libluds.so.$(SOVERSION)
@@ -110,6 +112,7 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SOVERSION)|' tools/luds.pc.in \
 	  > $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc
 	install -m 644 doc/luds.1 $(DESTDIR)$(MANDIR)/luds.1
+	install -m 644 doc/luds.3 $(DESTDIR)$(MAN3DIR)/luds.3
 	install -m 755 $(BUILD)/luds.so $(DESTDIR)$(LUA_CMOD)/luds.so
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_LMOD)/luds/
 	install -d $(DESTDIR)$(EXDIR)/systemd
@@ -130,7 +133,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/luds $(DESTDIR)$(LIBDIR)/libluds.a \
 	  $(DESTDIR)$(LIBDIR)/libluds.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libluds.so $(DESTDIR)$(INCDIR)/luds.h \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc $(DESTDIR)$(MANDIR)/luds.1 \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc $(DESTDIR)$(MANDIR)/luds.1 $(DESTDIR)$(MAN3DIR)/luds.3 \
 	  $(DESTDIR)$(LUA_CMOD)/luds.so $(LUA_MODULES:lua/luds/%=$(DESTDIR)$(LUA_LMOD)/luds/%) \
 	  $(EXAMPLES:examples/%=$(DESTDIR)$(EXDIR)/%) $(TYPES:types/%=$(DESTDIR)$(TYPESDIR)/%)
 	-rmdir $(DESTDIR)$(LUA_LMOD)/luds $(DESTDIR)$(EXDIR)/systemd $(DESTDIR)$(EXDIR) \
