@@ -17,6 +17,7 @@ W.INTERNAL = {
   ["luds.copy"] = "the state of a running luds.copy",
   ["luds.group.child"] = "the token a group child holds",
   ["luds.worker_process"] = "a worker as the supervisor (lua/luds/workers.lua) holds it",
+  ["luds.workbox"] = "a job on the worker pool (lwork.c), on its task's stack",
 }
 
 -- Metamethods a script uses on objects (`<close>`, `#`, tostring), so they are
