@@ -161,20 +161,33 @@ local function check_start(what, opts)
   return what, opts
 end
 
+-- Whether this process has the loadable module luds.so mapped: luds runs
+-- inside another interpreter (a stock lua5.4), not in its own binary.
+local function in_foreign_interpreter()
+  local f = io.open("/proc/self/maps")
+  if not f then return true end
+  local found = false
+  for line in f:lines() do found = found or line:find("/luds%.so$") ~= nil end
+  f:close()
+  return found
+end
+
 -- The luds binary that runs scripts: opts.luds, else this process's own
--- binary when the luds module is built into it (`luds test`), else `luds`
+-- binary when the luds runtime is linked into it (`luds test`), else `luds`
 -- from PATH (a stock lua5.4 with luds.so).
 local own_binary
 local function luds_binary(opts)
   if opts.luds then return opts.luds end
-  if not package.preload.luds then return "luds" end
-  if not own_binary then
-    local f = assert(io.open("/proc/self/stat"))
-    local pid = f:read("a"):match("^(%d+)")
-    f:close()
-    own_binary = sh("readlink /proc/" .. pid .. "/exe"):match("^(.-)\n$")
+  if own_binary == nil then
+    own_binary = false
+    if not in_foreign_interpreter() then
+      local f = assert(io.open("/proc/self/stat"))
+      local pid = f:read("a"):match("^(%d+)")
+      f:close()
+      own_binary = sh("readlink /proc/" .. pid .. "/exe"):match("^(.-)\n$") or false
+    end
   end
-  return own_binary
+  return own_binary or "luds"
 end
 
 -- The argv to exec: a script (argv[1] ends in .lua, or opts.lua) runs on luds.
@@ -303,9 +316,11 @@ local function await_ready(child, opts)
 end
 
 -- T.start(argv [, opts]) -> a child | nil, msg, code (luds.exec's failures).
-function T.start(what, opts)
-  what, opts = check_start(what, opts)
-  local argv, msg, code = exec_argv(what, opts)
+function T.start(argv, opts)
+  local what
+  what, opts = check_start(argv, opts)
+  local msg, code
+  argv, msg, code = exec_argv(what, opts)
   if not argv then return nil, msg, code end
   local p
   p, msg, code = luds.exec(argv, { cwd = opts.cwd, env = opts.env, stdin = opts.stdin or "null",
