@@ -554,4 +554,4 @@ function TestAnnotations:test_a_missing_or_stale_entry_is_named()
     .. " (key in listen's accepted keys)" })
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

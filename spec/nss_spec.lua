@@ -7,6 +7,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local SHIM = [[
 #define _GNU_SOURCE
@@ -133,4 +134,4 @@ print(n .. " cancelled")
 ]])
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

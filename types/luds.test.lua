@@ -43,8 +43,8 @@ function Child:stdout() end
 ---@return string
 function Child:stderr() end
 
----process:wait(timeout); once it ended, its output is read to the end (for at most timeout, or
----grace, seconds more).
+---process:wait(timeout); once it ended, its output is read to the end (for at most grace seconds
+---more: a grandchild may hold the pipes).
 ---@param timeout? number seconds
 ---@return integer? status
 ---@return string? err

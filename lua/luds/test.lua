@@ -228,12 +228,11 @@ function Child.stdout(child) return table.concat(state[child].out) end
 function Child.stderr(child) return table.concat(state[child].err) end
 
 -- child:wait([timeout]) -> what process:wait gives; once the child ended,
--- its output is read to the end (for at most timeout, or grace, seconds more:
--- a grandchild may hold the pipes).
+-- its output is read to the end (for at most grace seconds more: a
+-- grandchild may hold the pipes).
 function Child.wait(child, timeout)
-  local deadline = luds.now() + (timeout or state[child].grace)
   local r = table.pack(child.process:wait(timeout))
-  if r[3] ~= "TIMEOUT" then drain(child, deadline) end
+  if r[3] ~= "TIMEOUT" then drain(child, luds.now() + state[child].grace) end
   return table.unpack(r, 1, r.n)
 end
 
