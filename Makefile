@@ -26,6 +26,7 @@ BINDIR := $(PREFIX)/bin
 LIBDIR := $(PREFIX)/lib
 INCDIR := $(PREFIX)/include
 MANDIR := $(PREFIX)/share/man/man1
+MAN3DIR := $(PREFIX)/share/man/man3
 EXDIR := $(PREFIX)/share/luds/examples
 EXAMPLES := $(wildcard examples/*.lua) $(wildcard examples/systemd/*)
 TYPESDIR := $(PREFIX)/share/luds/types
@@ -100,7 +101,7 @@ $(BUILD)/tests/embed_test: spec/c/embed_test.c $(BUILD)/libluds.a
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) \
-	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(LUA_CMOD) $(DESTDIR)$(LUA_LMOD)/luds
+	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(MAN3DIR) $(DESTDIR)$(LUA_CMOD) $(DESTDIR)$(LUA_LMOD)/luds
 	install -m 755 $(BUILD)/luds $(DESTDIR)$(BINDIR)/luds
 	install -m 644 $(BUILD)/libluds.a $(DESTDIR)$(LIBDIR)/libluds.a
 	install -m 755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/libluds.so.$(SOVERSION)
@@ -110,6 +111,7 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SOVERSION)|' tools/luds.pc.in \
 	  > $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc
 	install -m 644 doc/luds.1 $(DESTDIR)$(MANDIR)/luds.1
+	install -m 644 doc/luds.3 $(DESTDIR)$(MAN3DIR)/luds.3
 	install -m 755 $(BUILD)/luds.so $(DESTDIR)$(LUA_CMOD)/luds.so
 	install -m 644 $(LUA_MODULES) $(DESTDIR)$(LUA_LMOD)/luds/
 	install -d $(DESTDIR)$(EXDIR)/systemd
@@ -130,7 +132,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/luds $(DESTDIR)$(LIBDIR)/libluds.a \
 	  $(DESTDIR)$(LIBDIR)/libluds.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libluds.so $(DESTDIR)$(INCDIR)/luds.h \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc $(DESTDIR)$(MANDIR)/luds.1 \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/luds.pc $(DESTDIR)$(MANDIR)/luds.1 $(DESTDIR)$(MAN3DIR)/luds.3 \
 	  $(DESTDIR)$(LUA_CMOD)/luds.so $(LUA_MODULES:lua/luds/%=$(DESTDIR)$(LUA_LMOD)/luds/%) \
 	  $(EXAMPLES:examples/%=$(DESTDIR)$(EXDIR)/%) $(TYPES:types/%=$(DESTDIR)$(TYPESDIR)/%)
 	-rmdir $(DESTDIR)$(LUA_LMOD)/luds $(DESTDIR)$(EXDIR)/systemd $(DESTDIR)$(EXDIR) \

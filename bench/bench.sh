@@ -29,17 +29,25 @@ CFLAGS=(-std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror)
 
 # name|loadgen mode and args|server kind|luds script|result key. The stream
 # example echoes with luds.copy; the r/w columns run the same test against a
-# Lua read/write loop (bench/echo_rw.lua).
+# Lua read/write loop (bench/echo_rw.lua). alt: one conn whose client writes
+# a 64 KiB chunk and reads its echo, in turn. blocking: one conn whose
+# client blocks in recv between messages, so a server that parks pays a
+# wake-up per round trip.
 COLUMNS=(
     "pingpong c=1|pingpong -c 1|unix|examples/echo_unix.lua|ops_per_sec"
     "pingpong c=100|pingpong -c 100|unix|examples/echo_unix.lua|ops_per_sec"
     "pingpong c=1000|pingpong -c 1000|unix|examples/echo_unix.lua|ops_per_sec"
     "bulk MB/s|bulk|unix|examples/echo_unix.lua|mb_per_sec"
+    "alt MB/s|alt|unix|examples/echo_unix.lua|mb_per_sec"
     "r/w c=100|pingpong -c 100|unix|bench/echo_rw.lua|ops_per_sec"
     "r/w c=1000|pingpong -c 1000|unix|bench/echo_rw.lua|ops_per_sec"
     "r/w bulk MB/s|bulk|unix|bench/echo_rw.lua|mb_per_sec"
+    "r/w alt MB/s|alt|unix|bench/echo_rw.lua|mb_per_sec"
     "dgram c=1|dgram -c 1|unixgram|examples/echo_unixgram.lua|ops_per_sec"
     "seqpacket c=1|seqpacket -c 1|unixpacket|examples/echo_unixpacket.lua|ops_per_sec"
+    "blocking c=1|pingpong -c 1 -b|unix|examples/echo_unix.lua|ops_per_sec"
+    "blocking dgram|dgram -c 1 -b|unixgram|examples/echo_unixgram.lua|ops_per_sec"
+    "blocking seqpkt|seqpacket -c 1 -b|unixpacket|examples/echo_unixpacket.lua|ops_per_sec"
     "proxy c=100|pingpong -c 100|proxy|examples/proxy.lua|ops_per_sec"
     "proxy bulk MB/s|bulk|proxy|examples/proxy.lua|mb_per_sec"
 )

@@ -4,6 +4,7 @@
  * and idle per-connection server memory. Prints one key=value line per run. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,7 +32,7 @@
 
 struct opts {
     const char *mode, *path;
-    int conns, n, pid;
+    int conns, n, pid, blocking;
     double secs;
 };
 
@@ -375,6 +377,37 @@ static void pp_loop(struct pp *pp, uint64_t end)
     }
 }
 
+/* One connection whose client blocks in recv between messages (no epoll,
+ * no spinning): a server that parks pays a wake-up per round trip. A
+ * receive timeout of a second counts a lost datagram and sends the next. */
+static int blocking_loop(struct peer *p, uint64_t end, struct pp *pp)
+{
+    struct timeval tv = { .tv_sec = 1 };
+    int fl = fcntl(p->fd, F_GETFL);
+    if (fl < 0 || fcntl(p->fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+        setsockopt(p->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+        perror("blocking client");
+        return -1;
+    }
+    for (uint64_t now = now_ns(); now < end; now = now_ns()) {
+        if (peer_start(p, now) < 0)
+            return -1;
+        int rc;
+        do
+            errno = 0;
+        while ((rc = peer_recv(p)) == 0 && errno != EAGAIN);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            pp->lost++;
+            continue;
+        }
+        hist[hist_idx(now_ns() - p->t0)]++;
+        pp->ops++;
+    }
+    return 0;
+}
+
 static int run_pingpong(struct result *r)
 {
     struct pp pp = { 0 };
@@ -382,10 +415,15 @@ static int run_pingpong(struct result *r)
         set_client_paths(opt.conns);
     pp_connect(&pp);
     uint64_t start = now_ns(), end = start + (uint64_t)(opt.secs * 1e9);
-    for (int i = 0; i < opt.conns; i++)
-        if (peer_start(&pp.peers[i], start) < 0)
-            peer_fail(&pp, &pp.peers[i]);
-    pp_loop(&pp, end);
+    if (opt.blocking) {
+        if (blocking_loop(&pp.peers[0], end, &pp) < 0)
+            peer_fail(&pp, &pp.peers[0]);
+    } else {
+        for (int i = 0; i < opt.conns; i++)
+            if (peer_start(&pp.peers[i], start) < 0)
+                peer_fail(&pp, &pp.peers[i]);
+        pp_loop(&pp, end);
+    }
     r->secs = (double)(now_ns() - start) / 1e9;
     r->ops = pp.ops;
     r->errors = pp.errors;
@@ -485,6 +523,71 @@ static int run_bulk(struct result *r)
     return 0;
 }
 
+/* Waits until fd is ready for events (one fd registered); 0, or -1 when
+ * the deadline passed. */
+static int wait_ready(int fd, unsigned events, uint64_t end)
+{
+    struct epoll_event ev = { .events = events };
+    ep_set(EPOLL_CTL_MOD, fd, events, NULL);
+    for (uint64_t now = now_ns(); now < end; now = now_ns()) {
+        uint64_t left_ms = (end - now) / 1000000 + 1;
+        if (epoll_wait(ep, &ev, 1, left_ms < 100 ? (int)left_ms : 100) == 1)
+            return 0;
+    }
+    return -1;
+}
+
+/* One turn of the alternating pattern: all of a chunk out, then all of
+ * its echo back. 1 when done, 0 when time ran out, -1 on error. */
+static int alt_turn(int fd, uint64_t *sent, uint64_t *recvd, uint64_t end)
+{
+    uint64_t target = *sent + CHUNK;
+    while (*sent < target) {
+        ssize_t n = send(fd, pattern + *sent % PERIOD, (size_t)(target - *sent), MSG_NOSIGNAL);
+        if (n > 0)
+            *sent += (uint64_t)n;
+        else if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return -1;
+        else if (wait_ready(fd, EPOLLOUT, end) < 0)
+            return 0;
+    }
+    while (*recvd < target) {
+        ssize_t n = recv(fd, rbuf, (size_t)(target - *recvd), 0);
+        if (n > 0) {
+            if (bulk_verify(rbuf, (size_t)n, *recvd) < 0)
+                exit(3);
+            *recvd += (uint64_t)n;
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            return -1;
+        } else if (wait_ready(fd, EPOLLIN, end) < 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Full-duplex bulk on one non-blocking socket, the way a client with one
+ * buffer does it: write a 64 KiB chunk, read its echo, again. */
+static int run_alt(struct result *r)
+{
+    fill_pattern();
+    int fd = open_client(0, now_ns() + CONNECT_BUDGET_S * 1000000000ull);
+    if (fd < 0)
+        return -1;
+    ep_set(EPOLL_CTL_ADD, fd, EPOLLIN, NULL);
+    uint64_t sent = 0, recvd = 0, start = now_ns(), end = start + (uint64_t)(opt.secs * 1e9);
+    int rc;
+    while ((rc = alt_turn(fd, &sent, &recvd, end)) == 1 && now_ns() < end)
+        ;
+    r->errors = rc < 0;
+    r->secs = (double)(now_ns() - start) / 1e9;
+    r->ops = recvd / CHUNK;
+    r->mbps = r->secs > 0 ? (double)recvd / r->secs / 1e6 : 0;
+    r->conns = 1;
+    close(fd);
+    return 0;
+}
+
 static long read_rss_kib(int pid)
 {
     char path[64], line[256];
@@ -563,7 +666,8 @@ static int run_idle(struct result *r)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: loadgen pingpong|bulk|dgram|seqpacket PATH [-c CONNS] [-d SECS]\n"
+            "usage: loadgen pingpong|dgram|seqpacket PATH [-c CONNS] [-d SECS] [-b]\n"
+            "       loadgen bulk|alt PATH [-d SECS]\n"
             "       loadgen idle PATH [-n CONNS] -p SERVERPID\n");
     exit(2);
 }
@@ -586,9 +690,10 @@ static void parse_args(int argc, char **argv)
     opt.path = argv[2];
     int c;
     optind = 3;
-    while ((c = getopt(argc, argv, "c:d:n:p:")) != -1) {
+    while ((c = getopt(argc, argv, "bc:d:n:p:")) != -1) {
         char *end;
         switch (c) {
+        case 'b': opt.blocking = 1; break;
         case 'c': opt.conns = (int)parse_num(optarg, 1, 1000000); break;
         case 'n': opt.n = (int)parse_num(optarg, 1, 1000000); break;
         case 'p': opt.pid = (int)parse_num(optarg, 1, INT_MAX); break;
@@ -600,7 +705,7 @@ static void parse_args(int argc, char **argv)
         default: usage();
         }
     }
-    if (optind != argc)
+    if (optind != argc || (opt.blocking && opt.conns != 1))
         usage();
 }
 
@@ -621,6 +726,7 @@ static int dispatch(struct result *r)
         { "seqpacket", SOCK_SEQPACKET, run_pingpong },
         { "dgram", SOCK_DGRAM, run_pingpong },
         { "bulk", SOCK_STREAM, run_bulk },
+        { "alt", SOCK_STREAM, run_alt },
         { "idle", SOCK_STREAM, run_idle },
     };
     r->conns = opt.conns;

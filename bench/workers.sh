@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # workers.sh: what `make bench-workers` runs. Owns the multi-core columns:
-# examples/echo_workers.lua over 1 worker and over WORKERS workers, Go's echo
-# server (bench/peers/go_echo, GOMAXPROCS default) beside them, alternated,
+# examples/echo_workers.lua over 1 worker and over WORKERS workers, the C
+# reference server (one thread) and Go's echo server (bench/peers/go_echo,
+# GOMAXPROCS=WORKERS: the same cores) beside them, alternated,
 # medians of BENCH_REPS runs, the scaling factor N/1; then a reload under
 # load: bench/reload_load.lua dials in a loop while the supervisor gets
 # SIGHUP, and the failed conns (must be 0) and the reload times are printed.
@@ -38,13 +39,14 @@ cleanup() {
 
 alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
 
-# start_server WHO PATH: luds1, ludsN or go; sets SERVER_PID.
+# start_server WHO PATH: C, luds1, ludsN or go; sets SERVER_PID.
 start_server() {
     rm -f "$2"
     case $1 in # exec: SERVER_PID is the server's own (the supervisor's) pid
         luds1) LUDS_WORKERS=1 exec "$LUDS" examples/echo_workers.lua serve "$2" ;;
         ludsN) LUDS_WORKERS=$WORKERS exec "$LUDS" examples/echo_workers.lua serve "$2" ;;
-        go) exec "$OUT/go_echo" unix "$2" ;;
+        go) GOMAXPROCS=$WORKERS exec "$OUT/go_echo" unix "$2" ;;
+        C) exec "$OUT/ref_server" unix "$2" ;;
     esac >"$RUN_DIR/server.out" 2>"$RUN_DIR/server.err" &
     SERVER_PID=$!
     local i
@@ -90,7 +92,7 @@ column() {
     local -a largs
     read -r -a largs <<<"$args"
     local -A vals=()
-    local whos=(luds1 ludsN)
+    local whos=(C luds1 ludsN)
     (( GO )) && whos+=(go)
     for ((rep = 1; rep <= REPS; rep++)); do
         for who in "${whos[@]}"; do
@@ -108,12 +110,13 @@ column() {
     done
     local -A med=()
     local -a v
-    for who in luds1 ludsN go; do
+    for who in C luds1 ludsN go; do
         read -r -a v <<<"${vals[$who]:-}"
         med[$who]=$( (( ${#v[@]} )) && median "${v[@]}" || echo n/a)
     done
-    TABLE+=("$(printf '%-16s %14s %14s %8s %14s' "$name" "${med[luds1]}" "${med[ludsN]}" \
-        "$(ratio "${med[ludsN]}" "${med[luds1]}")" "${med[go]}")")
+    TABLE+=("$(printf '%-16s %12s %12s %12s %6s %12s %6s' "$name" "${med[C]}" "${med[luds1]}" \
+        "${med[ludsN]}" "$(ratio "${med[ludsN]}" "${med[luds1]}")" "${med[go]}" \
+        "$(ratio "${med[ludsN]}" "${med[go]}")")")
 }
 
 # A reload under load: failed conns, the new generation's ready time (the
@@ -146,7 +149,10 @@ main() {
     trap cleanup EXIT
     trap 'exit 130' INT TERM
     mkdir -p "$OUT"
-    cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$OUT/loadgen" bench/loadgen.c
+    local c
+    for c in loadgen ref_server; do
+        cc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror -o "$OUT/$c" "bench/$c.c"
+    done
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
     if command -v go >/dev/null; then
         # shellcheck source=peers/peers.sh
@@ -159,7 +165,8 @@ main() {
     TABLE=()
     local spec
     for spec in "${COLUMNS[@]}"; do column "$spec"; done
-    printf '\n%-16s %14s %14s %8s %14s\n' column "1 worker" "$WORKERS workers" "N/1" "Go (default)"
+    printf '\n%-16s %12s %12s %12s %6s %12s %6s\n' column "C (1 thread)" "1 worker" \
+        "$WORKERS workers" "N/1" "Go ($WORKERS)" "N/Go"
     printf '%s\n' "${TABLE[@]}"
     printf '(ops/s = round trips per second; bulk in MB/s of verified echo; %s cores)\n' "$(nproc)"
     local rc=0

@@ -240,12 +240,6 @@ static int send_ready(const chan *c) {
  * code can know the address, so no other userdata starts with it. */
 static const char chan_tag;
 
-/* Sets the stack to n slots; lua_settop costs a call even when it is. */
-static void fit_stack(lua_State *L, int n) {
-  if (lua_gettop(L) != n)
-    lua_settop(L, n);
-}
-
 static chan *check_chan(lua_State *L, int i) {
   if (lua_type(L, i) == LUA_TUSERDATA && lua_rawlen(L, i) == sizeof(chan)) {
     chan *c = lua_touserdata(L, i);

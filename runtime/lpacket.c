@@ -77,12 +77,12 @@ static int recv_k(lua_State *L, int status, lua_KContext ctx) {
 /* No message is longer than max_packet, so a larger max changes nothing
  * but would size the buffer (and overflow ctx). */
 static int start_recv(lua_State *L, int with_addr) {
-  lsock *s = lsock_self(L);
+  lsock *s = lsock_check(L, LSOCK_PACKET);
   lua_Integer max = luaL_optinteger(L, 2, -1);
   luaL_argcheck(L, max >= -1, 2, "must not be negative");
   if (max > (lua_Integer)s->rt->max_packet)
     max = (lua_Integer)s->rt->max_packet;
-  lua_settop(L, 1);
+  fit_stack(L, 1);
   return recv_k(L, LUA_OK, (lua_KContext)((max + 1) * 2 + with_addr));
 }
 
@@ -130,20 +130,20 @@ static int send_k(lua_State *L, int status, lua_KContext ctx) {
 
 /* pc:write(data) -> #data | nil, msg, code: one message, all or nothing */
 static int p_write(lua_State *L) {
-  lsock_self(L);
+  lsock_check(L, LSOCK_PACKET);
   luaL_checkstring(L, 2);
-  lua_settop(L, 2);
+  fit_stack(L, 2);
   return send_k(L, LUA_OK, 0);
 }
 
 /* pc:write_to(data, addr) -> #data | nil, msg, code */
 static int p_write_to(lua_State *L) {
-  lsock *s = lsock_self(L);
+  lsock *s = lsock_check(L, LSOCK_PACKET);
   luaL_checkstring(L, 2);
   luaL_checkstring(L, 3);
   if (s->net->type == SOCK_SEQPACKET)
     luaL_error(L, "write_to: a unixpacket conn is connected: use write");
-  lua_settop(L, 3);
+  fit_stack(L, 3);
   if (s->connected && s->fd >= 0) /* as Go refuses it: the peer is fixed, even for one address */
     return lsock_fail(L, s, "write_to", LERR_WRITE_TO_CONNECTED);
   return send_k(L, LUA_OK, 0);
@@ -163,7 +163,7 @@ static int l_listen_packet(lua_State *L) {
   static const char *const accepted[] = {"group",        "mode",      "owner",           "passcred",
                                          "remove_stale", "reuseport", "unlink_on_close", NULL};
   lsock_checkopts(L, 3, accepted, "listen_packet");
-  lua_settop(L, 3);
+  fit_stack(L, 3);
   int own = lsock_optflag(L, 3, "unlink_on_close");
   int creds = lsock_optflag(L, 3, "passcred");
   if (creds && net->family != AF_UNIX)

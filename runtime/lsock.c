@@ -49,6 +49,21 @@ void lsock_attach(lsock *s, int fd) {
   rt_own(s->rt, fd, 1);
 }
 
+const char lsock_tag;
+static const char *const class_kinds[] = {[LSOCK_LISTENER] = "listener", [LSOCK_CONN] = "conn",
+                                          [LSOCK_PACKET] = "packet conn"};
+static const char *const class_mts[] = {[LSOCK_LISTENER] = LISTENER_MT, [LSOCK_CONN] = CONN_MT,
+                                        [LSOCK_PACKET] = PACKET_MT};
+
+/* Another socket is named by its class, whatever its metatable says. */
+lsock *lsock_self_fail(lua_State *L, int cls) {
+  lsock *s = lua_type(L, 1) == LUA_TUSERDATA ? lua_touserdata(L, 1) : NULL;
+  if (s && lua_rawlen(L, 1) == sizeof *s && s->tag == &lsock_tag)
+    luaL_argerror(L, 1, lua_pushfstring(L, "%s expected, got %s", class_mts[cls], class_mts[s->cls]));
+  luaL_typeerror(L, 1, class_mts[cls]);
+  return NULL;
+}
+
 lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt) {
   lsock *s = lua_newuserdatauv(L, sizeof *s, 0);
   memset(s, 0, sizeof *s);
@@ -58,7 +73,9 @@ lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt)
   s->io.fd = -1;
   s->io.fn = on_io;
   s->closer.close = on_shutdown;
-  s->kind = !strcmp(mt, LISTENER_MT) ? "listener" : !strcmp(mt, CONN_MT) ? "conn" : "packet conn";
+  s->tag = &lsock_tag;
+  s->cls = !strcmp(mt, LISTENER_MT) ? LSOCK_LISTENER : !strcmp(mt, CONN_MT) ? LSOCK_CONN : LSOCK_PACKET;
+  s->kind = class_kinds[s->cls];
   luaL_setmetatable(L, mt);
   return s;
 }

@@ -17,8 +17,14 @@
 #define CONN_MT "luds.conn"
 #define PACKET_MT "luds.packetconn"
 
+/* Which class an lsock is, fixed at creation (a script cannot change it,
+ * as debug.setmetatable could change a metatable). */
+enum { LSOCK_LISTENER = 1, LSOCK_CONN, LSOCK_PACKET };
+
 typedef struct lsock {
+  const void *tag;         /* &lsock_tag: see lsock_check */
   int fd;
+  unsigned char cls;       /* LSOCK_LISTENER, LSOCK_CONN or LSOCK_PACKET */
   unsigned char passcred; /* SO_PASSCRED is on: EOF is told from "" */
   unsigned char creds;    /* read_from reports each sender's credentials */
   unsigned char drained;  /* a short stream read emptied the buffer and no
@@ -73,6 +79,19 @@ lsock *lsock_test(lua_State *L, int i);
 /* The socket at index 1 of a method: its metatable must be the method's
  * upvalue 1 (lsock_class sets it); raises otherwise. */
 lsock *lsock_self(lua_State *L);
+/* The socket of class cls at index 1 of a method, or raises: the hot
+ * methods' check, with no metatable fetch or comparison. Only this module
+ * knows lsock_tag's address, so no other userdata of this size holds it. */
+extern const char lsock_tag;
+lsock *lsock_self_fail(lua_State *L, int cls);
+static inline lsock *lsock_check(lua_State *L, int cls) {
+  if (lua_type(L, 1) == LUA_TUSERDATA && lua_rawlen(L, 1) == sizeof(lsock)) {
+    lsock *s = lua_touserdata(L, 1);
+    if (s->tag == &lsock_tag && s->cls == cls)
+      return s;
+  }
+  return lsock_self_fail(L, cls);
+}
 /* Closes s: unwatches it, wakes its waiters (they see CLOSED), removes its
  * file if still ours, closes the fd. Idempotent; never raises. */
 void lsock_shut(lsock *s);

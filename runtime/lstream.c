@@ -17,6 +17,7 @@
 #define LINE_MAX_BYTES (1024 * 1024)
 
 static int conn_read_k(lua_State *L, int status, lua_KContext ctx);
+static int conn_write_k(lua_State *L, int status, lua_KContext ctx);
 
 void lsock_consume(lsock *s, size_t n) {
   s->boff += n;
@@ -42,10 +43,10 @@ static size_t take(lua_State *L, lsock *s, size_t n) {
 
 /* conn:read([max]) -> up to max bytes | nil, "EOF", "EOF" | nil, msg, code */
 static int conn_read(lua_State *L) {
-  lsock *s = lsock_self(L);
+  lsock *s = lsock_check(L, LSOCK_CONN);
   lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
   luaL_argcheck(L, max >= 0, 2, "must not be negative");
-  lua_settop(L, 1);
+  fit_stack(L, 1);
   if (s->blen > 0 && s->fd >= 0) {
     if (lsock_busy(s, LOOP_IN))
       return lsock_fail(L, s, "read", LERR_BUSY);
@@ -132,10 +133,10 @@ static int read_full_k(lua_State *L, int status, lua_KContext ctx) {
 /* conn:read_full(n): exactly n bytes; what came before an error stays
  * buffered for the next read, so no byte is ever lost. */
 static int conn_read_full(lua_State *L) {
-  lsock *s = lsock_self(L);
+  lsock *s = lsock_check(L, LSOCK_CONN);
   lua_Integer n = luaL_checkinteger(L, 2);
   luaL_argcheck(L, n >= 0, 2, "must not be negative");
-  lua_settop(L, 1);
+  fit_stack(L, 1);
   if (s->fd < 0)
     return lsock_fail(L, s, "read", LERR_CLOSED);
   if (lsock_busy(s, LOOP_IN))
@@ -180,8 +181,8 @@ static int read_line_k(lua_State *L, int status, lua_KContext ctx) {
 /* conn:read_line(): the next line without its "\n"; a last line without one
  * is returned as it is, then EOF. Lines are limited to 1 MiB. */
 static int conn_read_line(lua_State *L) {
-  lsock *s = lsock_self(L);
-  lua_settop(L, 1);
+  lsock *s = lsock_check(L, LSOCK_CONN);
+  fit_stack(L, 1);
   if (s->blen > 0 && lsock_busy(s, LOOP_IN))
     return lsock_fail(L, s, "read", LERR_BUSY);
   return read_line_k(L, LUA_OK, 0);
@@ -193,10 +194,8 @@ static int write_fail(lua_State *L, lsock *s, int err, size_t done) {
   return 4;
 }
 
-static int conn_write_k(lua_State *L, int status, lua_KContext ctx) {
-  lsock *s = lua_touserdata(L, 1);
-  size_t len, done = (size_t)ctx;
-  const char *data = lua_tolstring(L, 2, &len);
+static int write_from(lua_State *L, lsock *s, const char *data, size_t len, size_t done,
+                      int status) {
   if (lsock_begin(L, s, status, LOOP_OUT, "write"))
     return lua_pushinteger(L, (lua_Integer)done), 4;
   while (done < len) {
@@ -211,12 +210,19 @@ static int conn_write_k(lua_State *L, int status, lua_KContext ctx) {
   return 1;
 }
 
+static int conn_write_k(lua_State *L, int status, lua_KContext ctx) {
+  size_t len;
+  const char *data = lua_tolstring(L, 2, &len);
+  return write_from(L, lua_touserdata(L, 1), data, len, (size_t)ctx, status);
+}
+
 /* conn:write(data) -> #data | nil, msg, code, bytes_written_before */
 static int conn_write(lua_State *L) {
-  lsock_self(L);
-  luaL_checkstring(L, 2);
-  lua_settop(L, 2);
-  return conn_write_k(L, LUA_OK, 0);
+  lsock *s = lsock_check(L, LSOCK_CONN);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  fit_stack(L, 2);
+  return write_from(L, s, data, len, 0, LUA_OK);
 }
 
 void lstream_register(lua_State *L) {

@@ -129,4 +129,11 @@ void task_register(lua_State *L, runtime *rt);
 /* Adds on_signal (rt.c). */
 void rt_register(lua_State *L, runtime *rt);
 
+/* Sets the stack to n slots: lua_settop costs a call (and a check for
+ * to-be-closed slots) even when the stack is already that size. */
+static inline void fit_stack(lua_State *L, int n) {
+  if (lua_gettop(L) != n)
+    lua_settop(L, n);
+}
+
 #endif

@@ -12,26 +12,16 @@ local creds = require "luds.creds"
 local T = require "luds.test"
 local H = require "helper"
 local L = require "luals"
+local W = require "apiwalk"
 
 local TYPES = H.ROOT .. "/types"
 local FILES = { "luds.lua", "luds.test.lua", "luds.creds.lua" }
-
--- Metatables in the registry that no script ever gets an object of.
-local INTERNAL = {
-  ["luds.copy"] = "the state of a running luds.copy",
-  ["luds.group.child"] = "the token a group child holds",
-  ["luds.worker_process"] = "a worker as the supervisor (lua/luds/workers.lua) holds it",
-}
 
 -- Lua modules (lua/luds/) with no definition file of their own: each
 -- function they export is luds's own (annotated there), or they are internal.
 local INTERNAL_MODULES = {
   ["luds.testrunner"] = "the `luds test` runner, reached through luds.test's main",
 }
-
--- Metamethods a script uses on objects (`<close>`, `#`, tostring), so they are
--- entries; the others (__index, __gc, __name) are not.
-local ENTRY_METAMETHODS = { __close = true, __len = true, __tostring = true }
 
 local BOGUS = "no such option" -- a key that no options table accepts
 
@@ -51,75 +41,6 @@ end
 local function append(list, more)
   for _, p in ipairs(more) do list[#list + 1] = p end
   return list
-end
-
--- The entries of metatable mt: its methods, fields and ENTRY_METAMETHODS,
--- and those of its __index: a table, or the tables a C __index function
--- keeps as upvalues (a process's methods; its fields only a live one shows).
-local function entries_of(mt)
-  local t = {}
-  local function add(from)
-    for k, v in pairs(from) do
-      if type(k) == "string" and (not k:match("^__") or ENTRY_METAMETHODS[k]) then t[k] = v end
-    end
-  end
-  add(mt)
-  local index = rawget(mt, "__index")
-  if type(index) == "table" and index ~= mt then add(index) end
-  if type(index) == "function" and debug.getinfo(index, "S").what == "C" then
-    for i = 1, 255 do
-      local name, v = debug.getupvalue(index, i)
-      if name == nil then break end
-      if type(v) == "table" then add(v) end
-    end
-  end
-  return t
-end
-
--- One live object of every kind, so that lazily made metatables exist;
--- returns them (the caller closes them) and the server handle. The process
--- has all three pipes, so that each of its fields is there; it has ended.
-local function live_objects(dir)
-  local ln = assert(luds.listen("unix", dir .. "/s.sock"))
-  local c = assert(luds.dial("unix", ln:addr()))
-  local pln = assert(luds.listen("unixpacket", dir .. "/p.sock"))
-  local pc = assert(luds.listen_packet("unixgram", dir .. "/g.sock"))
-  local sem = luds.semaphore(1)
-  local objects = { ln, c, assert(ln:accept()), pln, pc, sem:acquire(), luds.group(),
-    luds.spawn(function() end), luds.channel(), luds.event(), luds.cond(), sem }
-  local p, msg, code = luds.exec({ "true" }, { stdin = "pipe", stdout = "pipe", stderr = "pipe" })
-  if p then
-    lu.assertEquals(p:wait(5), 0)
-    for _, o in ipairs({ p.stdin, p.stdout, p.stderr, p }) do objects[#objects + 1] = o end
-  end
-  -- valgrind knows no pidfd_open: no process to show its fields
-  local absent = not p and { ["luds.process"] = msg } or {}
-  if not p then lu.assertEquals(code, "ENOSYS", msg) end
-  return objects, luds.server(ln, function() end), absent
-end
-
--- Class name (lower case) -> { mt =, label = } for every object kind scripts
--- get: the luds.* metatables of the registry, and the Lua server handle's.
-local function runtime_kinds(dir)
-  local objects, srv, absent = live_objects(dir)
-  local kinds = {}
-  for k, v in pairs(debug.getregistry()) do
-    if type(k) == "string" and k:match("^luds%.") and type(v) == "table"
-        and rawget(v, "__name") == k and not INTERNAL[k] then
-      kinds[k] = { mt = v, label = "the metatable " .. k }
-    end
-  end
-  for _, o in ipairs(objects) do
-    local kind = kinds[getmetatable(o).__name]
-    if kind then kind.object = kind.object or o end
-  end
-  for name, why in pairs(absent) do kinds[name].absent = why end
-  kinds["luds.server"] = { mt = getmetatable(srv),
-    label = "the metatable of luds.server()'s handle" }
-  for _, o in ipairs(objects) do
-    if o.close then o:close() elseif o.cancel then o:cancel() end
-  end
-  return kinds
 end
 
 -- Options classes: calls that raise with the keys accepted ("...; accepted: a, b").
@@ -254,13 +175,13 @@ end
 -- with no class at all (as problems).
 local function objects(anns, dir)
   local list, problems = {}, {}
-  for name, kind in pairs(runtime_kinds(dir)) do
+  for name, kind in pairs(W.runtime_kinds(dir)) do
     local found
     for _, ann in ipairs(anns) do
       for cname, class in pairs(ann.classes) do
         if cname:lower() == name then
           found = true
-          local runtime, entries = entries_of(kind.mt), {}
+          local runtime, entries = W.entries_of(kind.mt), {}
           for k, e in pairs(class.entries) do -- fields a C __index gives (a process's pid)
             if runtime[k] == nil and kind.object then runtime[k] = kind.object[k] end
             if runtime[k] ~= nil or kind.object or e.kind ~= "field" then entries[k] = e end
@@ -272,10 +193,10 @@ local function objects(anns, dir)
     end
     if not found then
       problems[#problems + 1] = ("missing from types/: a @class for %s (entries: %s)")
-        :format(kind.label, keys(entries_of(kind.mt)))
+        :format(kind.label, keys(W.entries_of(kind.mt)))
     end
     if not (kind.object or kind.absent or name == "luds.server") then
-      problems[#problems + 1] = ("live_objects() in this spec makes no object of %s, so its"
+      problems[#problems + 1] = ("W.live_objects() (spec/apiwalk.lua) makes no object of %s, so its"
         .. " fields go unchecked: add one"):format(kind.label)
     end
   end
@@ -344,13 +265,13 @@ end
 function TestAnnotations:test_subclasses_declare_only_their_parents_entries()
   local anns = read_all()
   local problems, seen = {}, 0
-  local kinds = runtime_kinds(self.dir)
+  local kinds = W.runtime_kinds(self.dir)
   for _, ann in ipairs(anns) do
     for _, class in ipairs(ann.order) do
       local kind = class.parent and kinds[class.parent:lower()]
       if kind then
         seen = seen + 1
-        local runtime = entries_of(kind.mt)
+        local runtime = W.entries_of(kind.mt)
         for name, e in pairs(class.entries) do
           if runtime[name] == nil then
             problems[#problems + 1] = ("stale in %s:%d: %s:%s (not in %s)")
@@ -425,7 +346,7 @@ end
 -- Each class is one of the kinds above, so none goes unchecked.
 function TestAnnotations:test_every_class_is_checked()
   local anns = read_all()
-  local kinds = runtime_kinds(self.dir)
+  local kinds = W.runtime_kinds(self.dir)
   local unchecked = {}
   for _, ann in ipairs(anns) do
     for _, class in ipairs(ann.order) do
@@ -541,9 +462,9 @@ function TestAnnotations:test_a_missing_or_stale_entry_is_named()
     'missing from types/luds.lua: luds.sleep (function in require "luds")')
   lu.assertStrMatches(problems[2],
     'stale in types/luds%.lua:%d+: luds%.gone %(not in require "luds"%)')
-  local conn = runtime_kinds(self.dir)["luds.conn"]
+  local conn = W.runtime_kinds(self.dir)["luds.conn"]
   lu.assertEquals(caused(base, ann, function(a)
-    return L.compare(a, a.classes["luds.Conn"], entries_of(conn.mt), conn.label, ":")
+    return L.compare(a, a.classes["luds.Conn"], W.entries_of(conn.mt), conn.label, ":")
   end), { "missing from types/luds.lua: luds.Conn:read_line"
     .. " (function in the metatable luds.conn)" })
   local set, fname = accepted_by(PROBES["luds.ListenOptions"][1], self.dir)

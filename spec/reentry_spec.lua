@@ -170,4 +170,33 @@ function TestMetatable:test_tostring_after_kind_changed()
   end)
 end
 
+-- A method checks its receiver by the class fixed when the socket was made:
+-- another kind of socket, another userdata, or a metatable swapped with
+-- debug.setmetatable is refused; the socket itself still works.
+function TestMetatable:test_receiver_class_is_fixed()
+  H.run(function()
+    local path = self.dir .. "/r.sock"
+    local ln = assert(luds.listen("unix", path))
+    local c = assert(luds.dial("unix", path))
+    local s = assert(ln:accept())
+    local pc = assert(luds.listen_packet("unixgram", self.dir .. "/g.sock"))
+    local read, write, read_from = c.read, c.write, pc.read_from
+    H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got luds.listener)" }, read, ln)
+    H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got luds.packetconn)" }, write, pc, "x")
+    H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got FILE*)" }, read, io.stdout)
+    H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got no value)" }, read)
+    H.assert_raises({ "bad argument #1 to '?' (luds.packetconn expected, got luds.conn)" }, read_from, c)
+    local conn_mt, ln_mt = getmetatable(c), getmetatable(ln)
+    debug.setmetatable(ln, conn_mt) -- looks like a conn now, is still a listener
+    H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got luds.listener)" }, read, ln)
+    debug.setmetatable(s, {})
+    lu.assertEquals(write(c, "abc"), 3)
+    lu.assertEquals(read(s), "abc")
+    debug.setmetatable(s, conn_mt)
+    debug.setmetatable(ln, ln_mt)
+    s:close(); c:close(); pc:close(); ln:close()
+    lu.assertFalse(H.exists(path))
+  end)
+end
+
 luds.exit(T.run())

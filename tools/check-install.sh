@@ -45,6 +45,7 @@ LUA_CPATH="$root/lib/lua/5.4/?.so" LUA_PATH="$root/share/lua/5.4/?.lua" lua5.4 -
 ok "$(cat "$dest/out")"
 [ "$("$root/bin/luds" -e 'print(require("luds").version)')" = 0.1.0 ] && ok "installed luds binary runs"
 [ -s "$root/share/man/man1/luds.1" ] && ok "man page installed"
+[ -s "$root/share/man/man3/luds.3" ] && ok "Lua API man page installed"
 # The example units run what they name: the installed binary and script.
 unit=$root/share/luds/examples/systemd/luds-echo.service
 script=$(sed -n 's|^ExecStart=[^ ]* ||p' "$unit")

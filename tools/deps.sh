@@ -22,6 +22,7 @@ if [ "${1:-run}" = test ]; then
   need valgrind command -v valgrind
   need strace command -v strace
   need luarocks command -v luarocks
+  need groff-base command -v groff # docs_spec renders the man pages
   need iproute2 command -v ip # lo up in the namespaces of resolve_spec
   # proxy_spec puts both in front of a luds server (PROXY protocol). haproxy
   # lives in /usr/sbin, which need not be on a user's PATH. Where services

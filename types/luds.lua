@@ -1,7 +1,7 @@
 ---@meta luds
 -- LuaLS (lua-language-server) definitions of `require "luds"`: every function
 -- of the module, every method of every object kind and every options table.
--- Point LuaLS's workspace.library at this directory (README: Editor support).
+-- Point LuaLS's workspace.library at this directory (doc/testing.md: Editor support).
 -- spec/annotations_spec.lua fails when an entry is missing here or stale.
 -- Failures return the triple nil, message, code: modelled as optional returns.
 -- An @overload stays on one line, however long: LuaLS reads it so.
