@@ -368,7 +368,7 @@ end
   lu.assertTrue(pid_gone(a) and pid_gone(b))
 end
 
--- The README's spec for one's own server, under 20 lines, run by `luds
+-- doc/testing.md's spec for one's own server, under 20 lines, run by `luds
 -- test` from the project's directory: it passes, and fails when the handler
 -- raises.
 local MY_SERVER = [[
@@ -416,12 +416,11 @@ function TestStart:test_a_server_spec_in_under_20_lines()
   lu.assertStrMatches(out, ".*\n0 passed, 1 failed\n$")
 end
 
--- README prints that spec as it is here (until it does, this is skipped).
-function TestStart:test_readme_prints_the_server_spec()
-  local readme = H.slurp(H.ROOT .. "/README.md")
-  lu.skipIf(not readme:find("TestMyServer", 1, true), "README has no T.start example yet")
-  lu.assertStrContains(readme, "\n```lua\n" .. MY_SERVER_SPEC .. "```\n")
-  lu.assertStrContains(readme, "\n```lua\n" .. MY_SERVER .. "```\n")
+-- doc/testing.md prints that spec and that server as they are here.
+function TestStart:test_the_doc_prints_the_server_spec()
+  local doc = H.slurp(H.ROOT .. "/doc/testing.md")
+  lu.assertStrContains(doc, "\n```lua\n" .. MY_SERVER_SPEC .. "```\n")
+  lu.assertStrContains(doc, "\n```lua\n" .. MY_SERVER .. "```\n")
 end
 
 os.exit(T.run())
