@@ -144,7 +144,8 @@ local function check_start(what, opts)
   if type(opts) ~= "table" then start_error(2, "table expected, got " .. type(opts)) end
   for k in next, opts do
     if not start_accepted[k] then
-      start_error(2, ("unknown option '%s'; accepted: %s"):format(tostring(k), table.concat(START_OPTIONS, ", ")))
+      start_error(2, ("unknown option '%s'; accepted: %s"):format(tostring(k),
+        table.concat(START_OPTIONS, ", ")))
     end
   end
   for _, k in ipairs({ "grace", "ready_timeout" }) do
@@ -190,12 +191,15 @@ local function luds_binary(opts)
   return own_binary or "luds"
 end
 
--- The argv to exec: a script (argv[1] ends in .lua, or opts.lua) runs on luds.
+-- The argv to exec: a script (argv[1] ends in .lua, or opts.lua) runs on
+-- luds; a script file that is not there (seen from here: not relative to
+-- another cwd) is ENOENT.
 local function exec_argv(what, opts)
   local script = opts.lua
   if script == nil then script = what[1]:match("%.lua$") ~= nil end
   if not script then return { table.unpack(what) } end
-  local f = what[1]:sub(1, 1) ~= "-" and io.open(what[1])
+  local name = what[1]
+  local f = name:sub(1, 1) ~= "-" and (opts.cwd == nil or name:sub(1, 1) == "/") and io.open(name)
   if f then f:close() elseif f == nil then
     return nil, ("start %s: no such file or directory"):format(what[1]), "ENOENT"
   end
@@ -329,7 +333,8 @@ function T.start(argv, opts)
   for k, f in pairs(Child) do child[k] = f end
   local s = { grace = opts.grace or T.GRACE, out = {}, err = {}, all = {},
     pipes = { p.stdout, p.stderr, p.stdin } }
-  s.readers = { luds.spawn(capture, p.stdout, s.out, s.all), luds.spawn(capture, p.stderr, s.err, s.all) }
+  s.readers = { luds.spawn(capture, p.stdout, s.out, s.all),
+    luds.spawn(capture, p.stderr, s.err, s.all) }
   state[child] = s
   T.cleanup(function() child:stop() end)
   if opts.ready or opts.ready_path then await_ready(child, opts) end
