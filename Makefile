@@ -13,7 +13,8 @@ SAN_BUILD := $(BUILD)/asan
 SAN_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow \
   -fno-sanitize-recover=all
 
-LIB_SRC := $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+CLI_SRC := runtime/main.c runtime/repl.c
+LIB_SRC := $(filter-out $(CLI_SRC),$(wildcard runtime/*.c))
 LIB_OBJ := $(LIB_SRC:runtime/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o
 LUA_MODULES := $(wildcard lua/luds/*.lua)
 
@@ -56,7 +57,7 @@ $(BUILD)/obj/embedded.o: $(BUILD)/embedded.c
 $(BUILD)/libluds.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/luds: $(BUILD)/obj/main.o $(BUILD)/libluds.a
+$(BUILD)/luds: $(CLI_SRC:runtime/%.c=$(BUILD)/obj/%.o) $(BUILD)/libluds.a
 	$(CC) $(CFLAGS) -rdynamic $^ $(LUA_LIBS) -lm -ldl -o $@
 
 # The loadable module links no liblua: the lua5.4 that loads it provides it.

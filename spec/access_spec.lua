@@ -101,9 +101,7 @@ end
 local AS_NOBODY = as(NOBODY, NOGROUP)
 
 local function lua_cmd(ids, code, ...)
-  local args = {}
-  for i, a in ipairs({ ... }) do args[i] = H.q(a) end
-  return ("%s %s -e %s %s"):format(ids, H.q(H.LUDS), H.q(code), table.concat(args, " "))
+  return ("%s %s -e %s -e %s"):format(ids, H.q(H.LUDS), H.q(H.arg_chunk(...)), H.q(code))
 end
 
 -- Starts CLIENT as `ids` ("" for root) against path.

@@ -109,8 +109,9 @@ local function activate(specs, program, opts)
   return table.concat(words, " ")
 end
 
--- A luds program running `code` (which sees the LISTEN_* settings).
-local function luds_e(code, ...) return { H.LUDS, "-e", code, ... } end
+-- A luds program running `code` (which sees the LISTEN_* settings) with
+-- arg[1], ... set to the extra arguments (see H.arg_chunk).
+local function luds_e(code, ...) return { H.LUDS, "-e", H.arg_chunk(...), "-e", code } end
 
 -- Prints what listeners_from_env adopted, one line per object in fd order
 -- ("FD KIND NAME[i] tostring"), then "env" and what is left of LISTEN_* in the

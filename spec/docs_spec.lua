@@ -35,10 +35,6 @@ local RECEIVERS = {
   ["luds.process"] = "p", ["luds.server"] = "srv",
 }
 
--- Pages linked to that another branch adds (the lead merges them): a link to
--- one is checked once the file exists, and skipped until then.
-local PENDING = { ["doc/cli.md"] = "the command line reference (branch cli)" }
-
 local DOC = H.ROOT .. "/doc"
 
 local function assert_none(problems)
@@ -321,7 +317,7 @@ local function link_problems(file, text)
         local at = ("%s:%d: %s"):format(file, l.n, target)
         local content = H.slurp(H.ROOT .. "/" .. rel)
         if not H.exists(H.ROOT .. "/" .. rel) then
-          if not PENDING[rel] then problems[#problems + 1] = at .. " (no such file)" end
+          problems[#problems + 1] = at .. " (no such file)"
         elseif frag ~= "" and rel:match("%.md$") and not anchors(content)[frag] then
           problems[#problems + 1] = at .. " (no such heading)"
         end
@@ -523,12 +519,11 @@ function TestDocs:test_every_code_of_luds_own_is_explained()
   assert_none(problems)
 end
 
--- README's table links every page of doc/ (and the pages other branches add).
+-- README's table links every page of doc/.
 function TestDocs:test_readme_links_every_page()
   local readme = assert(H.slurp(H.ROOT .. "/README.md"))
   local problems = {}
   local list = pages()
-  for rel in pairs(PENDING) do list[#list + 1] = { file = rel } end
   for _, page in ipairs(list) do
     if not readme:find("\n| [" .. page.file .. "](" .. page.file .. ") |", 1, true) then
       problems[#problems + 1] = "README.md's table of pages has no row for " .. page.file

@@ -62,6 +62,15 @@ function H.exec_lua(source, seconds, prefix)
   return run(("%s %s -e %s"):format(prefix or "", H.q(H.LUDS), H.q(source)), nil, seconds or 10)
 end
 
+-- A chunk for `luds -e CHUNK -e CODE` that sets arg[1], ... to the given
+-- values for CODE: as in lua5.4, an -e has no arguments of its own (a word
+-- after it is taken for the script).
+function H.arg_chunk(...)
+  local args = {}
+  for i, a in ipairs({ ... }) do args[i] = ("%q"):format(a) end
+  return "arg = { " .. table.concat(args, ", ") .. " }"
+end
+
 -- Whether H.LUDS is a sanitizer build: it reserves terabytes of address space
 -- up front, so an address-space limit (prlimit --as) cannot apply to it.
 local sanitized

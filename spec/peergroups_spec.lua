@@ -17,7 +17,7 @@ local CAN_UNSHARE = select(2, H.sh("unshare --mount --net true 2>/dev/null")) ==
 local CLIENT = [[local c = assert(require("luds").dial("unix", arg[1])) c:read()]]
 
 local function client_cmd(ids, path)
-  return ("setpriv %s %s -e %s %s"):format(ids, H.q(H.LUDS), H.q(CLIENT), H.q(path))
+  return ("setpriv %s %s -e %s -e %s"):format(ids, H.q(H.LUDS), H.q(H.arg_chunk(path)), H.q(CLIENT))
 end
 
 local function needs_root()
@@ -75,8 +75,8 @@ function TestPeerGroups:test_dialed_conn_sees_the_listeners_groups()
     -- it serves until TERM: H.wait_socket's own probe is a conn too
     local server = [[local ln = assert(require("luds").listen("unix", arg[1]))
       while true do ln:accept():read() end]]
-    local p = H.start(("setpriv --reuid=0 --regid=0 --groups=777,778 %s -e %s %s")
-      :format(H.q(H.LUDS), H.q(server), H.q(path)))
+    local p = H.start(("setpriv --reuid=0 --regid=0 --groups=777,778 %s -e %s -e %s")
+      :format(H.q(H.LUDS), H.q(H.arg_chunk(path)), H.q(server)))
     H.wait_socket(path)
     local conn = assert(luds.dial("unix", path))
     lu.assertEquals(conn:peer_groups(), { 777, 778 })
@@ -120,7 +120,7 @@ local creds = require "luds.creds"
 local path, luds_bin, client = arg[1], arg[2], arg[3]
 local ln = assert(luds.listen("unix", path, { mode = "0777" }))
 local function allow(ids, policy)
-  os.execute(("setpriv %s %s -e '%s' %s &"):format(ids, luds_bin, client, path))
+  os.execute(("setpriv %s %s -e 'arg = { %q }' -e '%s' &"):format(ids, luds_bin, path, client))
   ln:set_deadline(luds.now() + 5)
   local c = assert(ln:accept())
   local ok, why = creds.allow(c, policy)

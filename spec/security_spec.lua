@@ -102,8 +102,8 @@ end
 
 -- Runs NOBODY_CLIENT as uid nobody, gid nogroup, no supplementary groups.
 local function start_as_nobody(dir, address, net)
-  return H.start(("setpriv --reuid=nobody --regid=nogroup --clear-groups %s -e %s %s %s")
-    :format(H.q(H.LUDS), H.q(NOBODY_CLIENT), H.q(address), net or "unix"))
+  return H.start(("setpriv --reuid=nobody --regid=nogroup --clear-groups %s -e %s -e %s")
+    :format(H.q(H.LUDS), H.q(H.arg_chunk(address, net or "unix")), H.q(NOBODY_CLIENT)))
 end
 
 local function run_as_nobody(dir, address, net)

@@ -566,7 +566,8 @@ local function assert_default_signals(pid)
 end
 
 local function assert_sigterm_ends_sleeper(dir, script)
-  local p = H.start(("%s -e %s %s"):format(H.q(H.LUDS), H.q(script), H.q(dir .. "/pid")))
+  H.spit(dir .. "/sleeper.lua", script)
+  local p = H.start(("%s %s %s"):format(H.q(H.LUDS), H.q(dir .. "/sleeper.lua"), H.q(dir .. "/pid")))
   local pid, guard <close> = sleeper(p, dir .. "/pid")
   assert_default_signals(pid)
   os.execute("kill -TERM " .. pid)

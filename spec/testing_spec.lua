@@ -259,7 +259,7 @@ function TestStart:test_a_script_runs_on_this_luds_until_ready()
     lu.assertTrue(pid_gone(c.pid))
     lu.assertFalse(H.exists(path)) -- TERM closed the listener, which removed its file
   end
-  local c = assert(T.start({ "-e", "print(...)", "x y" }, { lua = true }))
+  local c = assert(T.start({ "-e", H.arg_chunk("x y"), "-e", "print(arg[1])" }, { lua = true }))
   lu.assertEquals({ c:wait(5), c:output() }, { 0, "x y\n" })
 end
 

@@ -540,9 +540,12 @@ function TestMisuse:test_bad_env_and_stdin_raise()
   lu.assertStrContains(err, "LUDS_WORKERS must be a whole number from 1 to 1024")
   local f = self.dir .. "/in.lua"
   H.spit(f, code)
-  local _, err2, status = H.exec(H.q(H.LUDS) .. " -", f)
-  lu.assertStrContains(err2, "luds.workers: workers run the script again, so it must be a file or -e code, not standard input")
-  lu.assertEquals(status, 1)
+  local why = "luds.workers: workers run the script again, so it must be a file or -e code, not standard input"
+  for _, how in ipairs({ " -", "", " -i" }) do -- "-", no arguments, the REPL
+    local _, err2, status = H.exec(H.q(H.LUDS) .. how, f)
+    lu.assertStrContains(err2, why)
+    lu.assertEquals(status, how == " -i" and 0 or 1) -- an error in a line ends the line only
+  end
 end
 
 luds.exit(T.run())

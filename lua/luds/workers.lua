@@ -299,6 +299,13 @@ local function serve_all(o, list)
   luds.exit(0)
 end
 
+-- Whether the luds binary runs code from standard input (`luds -`, `luds
+-- <file`, the REPL: it says so in the registry), which the workers, running
+-- the command line again, could not read a second time.
+local function from_stdin()
+  return debug.getregistry()["luds.stdin"] == true
+end
+
 -- In the supervisor: supervises until stopped, then exits (never returns);
 -- nil, msg, code if opts.listen fails. In a worker: w, listeners (w as
 -- luds.worker() gives it), or never returns with opts.serve.
@@ -314,7 +321,7 @@ function M.workers(opts)
     if o.serve then serve_all(o, list) end
     return w, list
   end
-  if arg and arg[0] == "-" then
+  if from_stdin() then
     error("luds.workers: workers run the script again, so it must be a file or -e code, "
       .. "not standard input", 2)
   end
