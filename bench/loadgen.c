@@ -505,15 +505,18 @@ static int bulk_loop(int fd, uint64_t end, uint64_t *recvd)
     return 0;
 }
 
-static int run_bulk(struct result *r)
+/* One connection for a bulk pattern (loop: 0 or -1 on error, receiving
+ * into *recvd until end), with its result. */
+static int run_one_conn(struct result *r, unsigned events,
+                        int (*loop)(int fd, uint64_t end, uint64_t *recvd))
 {
     fill_pattern();
     int fd = open_client(0, now_ns() + CONNECT_BUDGET_S * 1000000000ull);
     if (fd < 0)
         return -1;
-    ep_set(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLOUT, NULL);
+    ep_set(EPOLL_CTL_ADD, fd, events, NULL);
     uint64_t recvd = 0, start = now_ns();
-    if (bulk_loop(fd, start + (uint64_t)(opt.secs * 1e9), &recvd) < 0)
+    if (loop(fd, start + (uint64_t)(opt.secs * 1e9), &recvd) < 0)
         r->errors = 1;
     r->secs = (double)(now_ns() - start) / 1e9;
     r->ops = recvd / CHUNK;
@@ -522,6 +525,8 @@ static int run_bulk(struct result *r)
     close(fd);
     return 0;
 }
+
+static int run_bulk(struct result *r) { return run_one_conn(r, EPOLLIN | EPOLLOUT, bulk_loop); }
 
 /* Waits until fd is ready for events (one fd registered); 0, or -1 when
  * the deadline passed. */
@@ -566,27 +571,18 @@ static int alt_turn(int fd, uint64_t *sent, uint64_t *recvd, uint64_t end)
     return 1;
 }
 
+static int alt_loop(int fd, uint64_t end, uint64_t *recvd)
+{
+    uint64_t sent = 0;
+    int rc;
+    while ((rc = alt_turn(fd, &sent, recvd, end)) == 1 && now_ns() < end)
+        ;
+    return rc < 0 ? -1 : 0;
+}
+
 /* Full-duplex bulk on one non-blocking socket, the way a client with one
  * buffer does it: write a 64 KiB chunk, read its echo, again. */
-static int run_alt(struct result *r)
-{
-    fill_pattern();
-    int fd = open_client(0, now_ns() + CONNECT_BUDGET_S * 1000000000ull);
-    if (fd < 0)
-        return -1;
-    ep_set(EPOLL_CTL_ADD, fd, EPOLLIN, NULL);
-    uint64_t sent = 0, recvd = 0, start = now_ns(), end = start + (uint64_t)(opt.secs * 1e9);
-    int rc;
-    while ((rc = alt_turn(fd, &sent, &recvd, end)) == 1 && now_ns() < end)
-        ;
-    r->errors = rc < 0;
-    r->secs = (double)(now_ns() - start) / 1e9;
-    r->ops = recvd / CHUNK;
-    r->mbps = r->secs > 0 ? (double)recvd / r->secs / 1e6 : 0;
-    r->conns = 1;
-    close(fd);
-    return 0;
-}
+static int run_alt(struct result *r) { return run_one_conn(r, EPOLLIN, alt_loop); }
 
 static long read_rss_kib(int pid)
 {

@@ -8,6 +8,7 @@ local lu = require "luaunit"
 local luds = require "luds"
 local creds = require "luds.creds"
 local H = require "helper"
+local T = require "luds.test"
 
 assert(H.sh("id -u") == "0\n", "access_spec must run as root: it chowns and drops to nobody")
 assert(H.sh("command -v setpriv"):match("setpriv"), "access_spec needs setpriv(1) from util-linux")
@@ -21,18 +22,13 @@ local MAX_ID = 4294967294 -- (uid_t)-1 means "keep", so this is the largest id
 local CHILD_LIMIT = 30
 
 -- Every suite gets self.dir (mode 0755, so that nobody can reach the sockets in
--- it) and self.kids, a separate temp dir for the children's output files.
+-- it).
 local function suite()
   local s = H.suite()
-  local up, down = s.setUp, s.tearDown
+  local up = s.setUp
   s.setUp = function(self)
     up(self)
     assert(luds.chmod(self.dir, "0755"))
-    self.kids = H.tmpdir()
-  end
-  s.tearDown = function(self)
-    down(self)
-    H.rmdir(self.kids)
   end
   return s
 end
@@ -110,15 +106,15 @@ end
 
 -- Starts CLIENT as `ids` ("" for root) against path.
 local function start_client(self, ids, path, send)
-  return H.start(self.kids, lua_cmd(ids, CLIENT, path, send))
+  return H.start(lua_cmd(ids, CLIENT, path, send))
 end
 
 -- Runs CLIENT to its end while this process goes on serving (H.exec would
 -- block the loop); returns its stdout and pid.
 local function run_client(self, ids, path, send)
   local p = start_client(self, ids, path, send)
-  lu.assertEquals(H.wait_exit(p), 0, "client failed: " .. (H.slurp(p.dir .. "/err") or ""))
-  return H.slurp(p.dir .. "/out"), p.pid
+  lu.assertEquals(H.wait_exit(p), 0, "client failed: " .. (p:stderr() or ""))
+  return p:stdout(), p.pid
 end
 
 -- Accepts the connection child p makes, failing with the child's stderr if
@@ -126,7 +122,7 @@ end
 local function accept_from(ln, p)
   ln:set_deadline(luds.now() + 5)
   local conn, err = ln:accept()
-  local why = ("accept: %s; child's stderr: %s"):format(err, H.slurp(p.dir .. "/err") or "")
+  local why = ("accept: %s; child's stderr: %s"):format(err, p:stderr() or "")
   lu.assertNotNil(conn, why)
   ln:set_deadline(nil)
   return conn
@@ -416,9 +412,9 @@ io.stdout:flush()
 local function check_umask(self, umask, default, plain)
   local d = self.dir
   local child = ("umask %s; exec %s"):format(umask, lua_cmd("", UMASK_CHILD, d))
-  local p = H.start(self.kids, "sh -c " .. H.q(child))
+  local p = H.start("sh -c " .. H.q(child))
   local line = H.wait_for("the child's report", function()
-    return (H.slurp(p.dir .. "/out") or ""):match("^(.-)\n")
+    return (p:stdout() or ""):match("^(.-)\n")
   end)
   -- The harness itself: the umask really was in force in the child.
   lu.assertEquals(line, "0660 0600 0640 0666 0700 0000 0640 0660 0620 " .. default .. " " .. plain)
@@ -832,7 +828,7 @@ TestPeerCred = suite()
 
 function TestPeerCred:test_in_process_pair()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local me = { pid = H.pid(), uid = 0, gid = 0 }
     lu.assertEquals(server:peer_cred(), me)
     lu.assertEquals(client:peer_cred(), me)
@@ -852,7 +848,7 @@ function TestPeerCred:test_connecting_child()
       lu.assertNotEquals(p.pid, H.pid())
       conn:close()
       lu.assertEquals(H.wait_exit(p), 0)
-      lu.assertEquals(H.slurp(p.dir .. "/out"), "<EOF>")
+      lu.assertEquals(p:stdout(), "<EOF>")
     end
     ln:close()
   end, CHILD_LIMIT)
@@ -871,7 +867,7 @@ local ln = assert(luds.listen("unix", arg[1], { mode = "0666" }))
 local c = assert(ln:accept())
 c:read()
 ]]
-    local p = H.start(self.kids, lua_cmd(AS_NOBODY, code, path))
+    local p = H.start(lua_cmd(AS_NOBODY, code, path))
     local conn = H.wait_for("the child to listen", function() return luds.dial("unix", path) end)
     lu.assertEquals(conn:peer_cred(), { pid = p.pid, uid = NOBODY, gid = NOGROUP })
     conn:close()
@@ -906,7 +902,7 @@ end
 
 function TestPeerCred:test_closed_conn()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:close()
     server:close()
     H.assert_fails("CLOSED", nil, client:peer_cred())
@@ -1007,7 +1003,7 @@ end
 
 function TestCreds:test_root_in_process()
   H.run(function()
-    local _, server = H.pair(self.dir)
+    local _, server = T.pair()
     lu.assertEquals({ creds.allow(server, { groups = { "root" } }) }, { true })
     lu.assertEquals({ creds.allow(server, { users = { 0 } }) }, { true })
     lu.assertEquals({ creds.allow(server, { groups = { "nogroup" } }) },
@@ -1018,7 +1014,7 @@ end
 -- A conn whose credentials cannot be read is refused with peer_cred's message.
 function TestCreds:test_peer_cred_failure_refuses()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     server:close()
     local _, msg = server:peer_cred()
     lu.assertEquals({ creds.allow(server, { groups = { "root" } }) }, { false, msg })
@@ -1036,7 +1032,7 @@ end
 
 function TestCreds:test_misuse_raises()
   H.run(function()
-    local _, server = H.pair(self.dir)
+    local _, server = T.pair()
     H.assert_raises({ "creds.allow", "policy must be a table" }, creds.allow, server)
     H.assert_raises({ "creds.allow", "policy must be a table" }, creds.allow, server, "root")
     H.assert_raises({ "groups[2]", "must be a name or an integer id", "table" },
@@ -1053,10 +1049,10 @@ local function start_auth(self, ...)
   self.path = self.dir .. "/auth.sock"
   local groups = {}
   for i, g in ipairs({ ... }) do groups[i] = H.q(g) end
-  local p = H.start(self.kids,
+  local p = H.start(
     ("%s %s %s %s"):format(H.q(H.LUDS), H.q(AUTH), H.q(self.path), table.concat(groups, " ")))
   local first = H.wait_for("the auth server to listen", function()
-    return (H.slurp(p.dir .. "/out") or ""):match("^(.-\n)")
+    return (p:stdout() or ""):match("^(.-\n)")
   end)
   lu.assertEquals(first, ("listening on %s (mode 0666), allowed groups: %s\n")
     :format(self.path, table.concat({ ... }, " ")))
@@ -1068,7 +1064,7 @@ end
 -- The server's log after its first line, once it holds n lines.
 local function log_lines(p, n)
   return H.wait_for(n .. " log lines", function()
-    local out = H.slurp(p.dir .. "/out") or ""
+    local out = p:stdout() or ""
     local _, count = out:gsub("\n", "")
     return count >= n and out:match("^.-\n(.*)$")
   end)
@@ -1083,7 +1079,7 @@ function TestAuthExample:test_refuses_nobody()
       ("refused pid %d uid 65534 gid 65534: uid 65534 is not in an allowed group\n"):format(pid))
     lu.assertEquals(H.stop(p, "TERM"), 143)
     assert_missing(self.path)
-    lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+    lu.assertEquals(p:stderr(), "")
   end, CHILD_LIMIT)
 end
 
@@ -1103,7 +1099,7 @@ function TestAuthExample:test_admits_group_members()
     }))
     lu.assertEquals(H.stop(p, "INT"), 130)
     assert_missing(self.path)
-    lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+    lu.assertEquals(p:stderr(), "")
   end, CHILD_LIMIT)
 end
 
@@ -1333,13 +1329,13 @@ end
 function TestListenerUnlink:test_signal_leaves_a_replacement()
   H.run(function()
     local path = self.dir .. "/s.sock"
-    local p = H.start(self.kids, lua_cmd("", [[
+    local p = H.start(lua_cmd("", [[
 local luds = require "luds"
 local ln = assert(luds.listen("unix", arg[1]))
 print("up") io.stdout:flush()
 ln:accept()
 ]], path))
-    H.wait_for("the child to listen", function() return H.slurp(p.dir .. "/out") == "up\n" end)
+    H.wait_for("the child to listen", function() return p:stdout() == "up\n" end)
     assert(os.remove(path))
     H.stale_socket(path)
     local replaced = luds.stat(path)
@@ -1466,4 +1462,4 @@ function TestLookup:test_ids_out_of_range_raise()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

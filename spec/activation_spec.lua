@@ -7,6 +7,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local EXAMPLE = H.ROOT .. "/examples/activated_echo.lua"
 local NOTIFY = H.ROOT .. "/examples/notify.lua"
@@ -162,14 +163,14 @@ print("closed", tostring(ln), luds.stat(arg[1]).type)
 local again, again_names = luds.listeners_from_env()
 print("again", #again, next(again_names))
 ]]
-    local p = H.start(self.dir, activate({ "unix=" .. path }, luds_e(script, path), { names = "echo" }))
-    H.wait_for("the adoption", function() return (H.slurp(p.dir .. "/out") or ""):find("\nchild\t") end)
+    local p = H.start(activate({ "unix=" .. path }, luds_e(script, path), { names = "echo" }))
+    H.wait_for("the adoption", function() return (p:stdout() or ""):find("\nchild\t") end)
     local c <close> = assert(luds.dial("unix", path))
     lu.assertEquals(c:write("through fd 3"), 12)
     lu.assertEquals(c:read_full(12), "through fd 3")
     c:close()
     lu.assertEquals(H.wait_exit(p), 0)
-    lu.assertEquals(H.slurp(p.dir .. "/out"), table.concat({
+    lu.assertEquals(p:stdout(), table.concat({
       "adopted\t1\tnamed\t1",
       "3\tlistener\techo[1]\tunix listener " .. path,
       "env\tnil\tnil\tnil",
@@ -177,7 +178,7 @@ print("again", #again, next(again_names))
       "closed\tunix listener (closed)\tsocket",
       "again\t0\tnil",
       "" }, "\n"))
-    lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+    lu.assertEquals(p:stderr(), "")
     lu.assertEquals(luds.stat(path).type, "socket")
   end, 10)
 end
@@ -413,14 +414,14 @@ print(t:wait(5))
 print("waiting for SIGTERM")
 luds.sleep(30)
 ]]
-    local p = H.start(self.dir, activate({ "unix=" .. path }, luds_e(script, path), { fds = "3" }))
+    local p = H.start(activate({ "unix=" .. path }, luds_e(script, path), { fds = "3" }))
     H.wait_for("the script", function()
-      return (H.slurp(p.dir .. "/out") or ""):find("waiting for SIGTERM\n", 1, true)
+      return (p:stdout() or ""):find("waiting for SIGTERM\n", 1, true)
     end)
     lu.assertEquals(H.stop(p, "TERM"), 143)
-    lu.assertEquals(H.slurp(p.dir .. "/out"), "nil\tlisteners_from_env fd 4: socket operation on non-socket\t"
+    lu.assertEquals(p:stdout(), "nil\tlisteners_from_env fd 4: socket operation on non-socket\t"
       .. "ENOTSOCK\ntrue\tloop ok\nwaiting for SIGTERM\n")
-    lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+    lu.assertEquals(p:stderr(), "")
   end, 10)
 end
 
@@ -433,15 +434,15 @@ function TestExample:test_activated_echo_serves_the_passed_sockets()
   H.run(function()
     local d = self.dir
     local stream, gram, notify = d .. "/echo.sock", d .. "/gram.sock", d .. "/notify.sock"
-    local listener = H.start(d, ("%s %s listen %s"):format(H.q(H.LUDS), H.q(NOTIFY), H.q(notify)))
+    local listener = H.start(("%s %s listen %s"):format(H.q(H.LUDS), H.q(NOTIFY), H.q(notify)))
     H.wait_for("the notify listener", function()
-      return H.slurp(listener.dir .. "/out") == "listening on " .. notify .. "\n"
+      return listener:stdout() == "listening on " .. notify .. "\n"
     end)
-    local p = H.start(d, activate({ "unix=" .. stream, "unixgram=" .. gram },
+    local p = H.start(activate({ "unix=" .. stream, "unixgram=" .. gram },
       { H.LUDS, EXAMPLE }, { names = "echo:gram", env = { "NOTIFY_SOCKET=" .. notify } }))
     local ready = ("listening on %s\npid=%d uid=0 gid=0: READY=1\n"):format(notify, p.pid)
-    H.wait_for("READY=1", function() return H.slurp(listener.dir .. "/out") == ready end)
-    lu.assertEquals(H.slurp(p.dir .. "/out"), table.concat({
+    H.wait_for("READY=1", function() return listener:stdout() == ready end)
+    lu.assertEquals(p:stdout(), table.concat({
       "serving echo: unix listener " .. stream,
       "serving gram: unixgram packet conn " .. gram, "" }, "\n"))
     local c <close> = assert(luds.dial("unix", stream))
@@ -451,7 +452,7 @@ function TestExample:test_activated_echo_serves_the_passed_sockets()
     lu.assertEquals(g:write("gram ping"), 9)
     lu.assertEquals(g:read(), "gram ping")
     lu.assertEquals(H.stop(p, "TERM"), 143)
-    lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+    lu.assertEquals(p:stderr(), "")
     lu.assertEquals(luds.stat(stream).type, "socket")
     lu.assertEquals(luds.stat(gram).type, "socket")
   end, 15)
@@ -462,13 +463,13 @@ end
 function TestExample:test_fallback_listens_itself()
   H.run(function()
     local path = self.dir .. "/own.sock"
-    local p = H.start(self.dir, ("%s %s unix %s"):format(H.q(H.LUDS), H.q(EXAMPLE), H.q(path)))
+    local p = H.start(("%s %s unix %s"):format(H.q(H.LUDS), H.q(EXAMPLE), H.q(path)))
     H.wait_socket(path)
     local c <close> = assert(luds.dial("unix", path))
     lu.assertEquals(c:write("fallback"), 8)
     lu.assertEquals(c:read_full(8), "fallback")
     lu.assertEquals(H.stop(p, "TERM"), 143)
-    lu.assertEquals(H.slurp(p.dir .. "/out"), ("serving unix %s: unix listener %s\n"):format(path, path))
+    lu.assertEquals(p:stdout(), ("serving unix %s: unix listener %s\n"):format(path, path))
     lu.assertFalse(H.exists(path))
     local usage = "usage: luds activated_echo.lua [NETWORK ADDRESS]\n"
     for _, args in ipairs({ "", "unix", "unix a b" }) do
@@ -482,4 +483,4 @@ function TestExample:test_fallback_listens_itself()
   end, 15)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

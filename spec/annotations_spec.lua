@@ -9,6 +9,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local creds = require "luds.creds"
+local T = require "luds.test"
 local H = require "helper"
 local L = require "luals"
 local W = require "apiwalk"
@@ -58,6 +59,7 @@ local PROBES = {
     function() return luds.serve(nil, print, { [BOGUS] = 1 }) end,
     function() return luds.server(nil, print, { [BOGUS] = 1 }) end },
   ["luds.creds.Policy"] = { function() return creds.allow(nil, { [BOGUS] = 1 }) end },
+  ["luds.test.StartOptions"] = { function() return T.start({ "true" }, { [BOGUS] = 1 }) end },
 }
 
 -- What conn:proxied() says of a conn that came through a PROXY listener
@@ -92,6 +94,11 @@ local SHAPES = {
   ["luds.ProxyHeader"] = { proxied },
   ["luds.ProxyTLV"] = { function(dir) return proxied(dir).tlvs[1] end },
   ["luds.Stat"] = { function(dir) return luds.stat(dir) end },
+  ["luds.test.Child"] = { function()
+    local c = assert(T.start({ "true" }, { stdin = "pipe" }))
+    lu.assertEquals({ c:wait(5), c:stop() }, { 0, 0 })
+    return c
+  end },
   ["luds.UserInfo"] = { function() return luds.lookup_user(0) end },
   ["luds.GroupInfo"] = { function() return luds.lookup_group(0) end },
   ["luds.Cred"] = {
@@ -468,4 +475,4 @@ function TestAnnotations:test_a_missing_or_stale_entry_is_named()
     .. " (key in listen's accepted keys)" })
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -4,6 +4,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestChan = H.suite()
 
@@ -259,4 +260,4 @@ function TestChan:test_tostring_and_len()
   lu.assertEquals(#ch, 1)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

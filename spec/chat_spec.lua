@@ -4,6 +4,7 @@
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "helper"
+local T = require "luds.test"
 
 local EXAMPLE = H.ROOT .. "/examples/chat.lua"
 
@@ -68,9 +69,9 @@ TestChat = H.suite()
 
 function TestChat:start()
   self.path = self.dir .. "/chat.sock"
-  self.server = H.start(self.dir, ("%s %s serve %s"):format(H.q(H.LUDS), H.q(EXAMPLE), H.q(self.path)))
+  self.server = H.start(("%s %s serve %s"):format(H.q(H.LUDS), H.q(EXAMPLE), H.q(self.path)))
   H.wait_for("the chat server", function()
-    return H.slurp(self.server.dir .. "/out") == "listening on " .. self.path .. "\n"
+    return self.server:stdout() == "listening on " .. self.path .. "\n"
   end)
 end
 
@@ -114,4 +115,4 @@ function TestChat:test_usage()
   end
 end
 
-require("luds").exit(lu.LuaUnit.run())
+require("luds").exit(T.run())

@@ -6,6 +6,7 @@
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "helper"
+local T = require "luds.test"
 
 -- Absolute: every run starts in its own directory.
 local function absolute(path) return assert(H.sh("realpath " .. H.q(path)):match("^(/.-)\n$"), path) end
@@ -396,4 +397,4 @@ function TestCliRepl:test_terminal_repl_after_a_script()
   lu.assertStrContains(out, version():gsub("\n", "\r\n") .. "> ")
 end
 
-require("luds").exit(lu.LuaUnit.run())
+require("luds").exit(T.run())

@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestCopy = H.suite()
 
@@ -236,4 +237,4 @@ function TestCopy:test_bad_arguments()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestDeadlock = H.suite()
 
@@ -89,7 +90,7 @@ print(luds.channel():recv(0.01))
 end
 
 function TestDeadlock:test_signal_handler_is_not_a_deadlock()
-  local p = H.start(self.dir, ("%s -e %s"):format(H.q(H.LUDS), H.q([[
+  local p = H.start(("%s -e %s"):format(H.q(H.LUDS), H.q([[
 local luds = require "luds"
 local ch = luds.channel()
 luds.on_signal("TERM", function() ch:send("term") end)
@@ -97,11 +98,11 @@ io.stdout:write("ready\n") io.stdout:flush()
 print(ch:recv())
 ]])))
   H.run(function()
-    H.wait_for("the child's handler", function() return H.slurp(p.dir .. "/out") == "ready\n" end)
+    H.wait_for("the child's handler", function() return p:stdout() == "ready\n" end)
   end)
   -- a false deadlock would have ended the child with 2 before the signal
   lu.assertEquals(H.stop(p, "TERM"), 0)
-  lu.assertEquals(H.slurp(p.dir .. "/out"), "ready\ntrue\tterm\n")
+  lu.assertEquals(p:stdout(), "ready\ntrue\tterm\n")
 end
 
 function TestDeadlock:test_group_children_deadlocked()
@@ -120,4 +121,4 @@ g:wait()
   lu.assertStrContains(err, "[group wait]:\n")
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

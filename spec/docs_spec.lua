@@ -24,6 +24,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 local W = require "apiwalk"
 
 -- The receiver each object kind's methods are documented with.
@@ -584,4 +585,4 @@ function TestDocs:test_the_example_program_of_embedding_md_runs()
   lu.assertEquals({ stdout, stderr, code }, { "hello host: 42\n", "", 0 })
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

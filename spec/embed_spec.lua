@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local HOST = H.ROOT .. "/build/examples/host"
 local SCRIPT = H.ROOT .. "/examples/embed/echo.lua"
@@ -21,13 +22,13 @@ end
 function TestEmbedHost:test_host_serves_and_counts_in_c()
   H.run(function()
     local path = self.dir .. "/host.sock"
-    local p = H.start(self.dir, ("%s %s %s"):format(H.q(HOST), H.q(SCRIPT), H.q(path)))
+    local p = H.start(("%s %s %s"):format(H.q(HOST), H.q(SCRIPT), H.q(path)))
     H.wait_socket(path) -- this probe is visit 1
     visit(path, 2, "hello from a client")
     visit(path, 3, string.rep("\0\255", 50000))
     lu.assertEquals(H.stop(p, "TERM"), 143)
     lu.assertFalse(H.exists(path))
-    lu.assertStrContains(H.slurp(p.dir .. "/out"), "host: done after 3 visits, exit code 143")
+    lu.assertStrContains(p:stdout(), "host: done after 3 visits, exit code 143")
   end, 10)
 end
 
@@ -52,4 +53,4 @@ function TestEmbedHost:test_script_error_gives_status_1()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -6,6 +6,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 -- Readings of another process (a child server) from /proc.
 local function proc_fds(pid)
@@ -42,14 +43,12 @@ local CLK_TCK = tonumber((H.sh("getconf CLK_TCK"))) or 100
 
 -- Whether child p is still running.
 local function alive(p)
-  return H.slurp(p.dir .. "/rc") == nil
+  return H.exited(p) == nil
 end
 
 -- The exit status of child p, waiting up to `seconds`.
 local function wait_exit(p, seconds)
-  return H.wait_for("child " .. p.pid .. " to exit", function()
-    return tonumber(H.slurp(p.dir .. "/rc") or "")
-  end, seconds)
+  return H.wait_exit(p, seconds)
 end
 
 -- n bytes in which every 4-byte word holds its own offset, so that a lost,
@@ -130,14 +129,14 @@ TestClientFaults = H.suite()
 function TestClientFaults:test_client_killed_mid_stream_server_keeps_serving()
   H.run(function()
     local path = self.dir .. "/echo.sock"
-    local server = H.start_echo(self.dir, path)
+    local server = H.start_echo(path)
     local other <close> = assert(luds.dial("unix", path))
     other:set_deadline(luds.now() + 10)
     round_trip(other, "before the kill")
     local base = H.settled("the server's fds", function() return proc_fds(server.pid) end)
-    local client = H.start(self.dir, script(self.dir, "streamer.lua", STREAMER, path))
+    local client = H.start(script(self.dir, "streamer.lua", STREAMER, path))
     H.wait_for("the client to stream and flood", function()
-      local out = H.slurp(client.dir .. "/out") or ""
+      local out = client:stdout() or ""
       return out:find("streaming\n", 1, true) and out:find("flooded\n", 1, true)
     end)
     lu.assertEquals(proc_fds(server.pid), base + 2)
@@ -148,7 +147,7 @@ function TestClientFaults:test_client_killed_mid_stream_server_keeps_serving()
     round_trip(other, "after the kill")
     dial_round_trip(path, "a new client")
     lu.assertTrue(alive(server))
-    lu.assertEquals(H.slurp(server.dir .. "/err"), "")
+    lu.assertEquals(server:stderr(), "")
     lu.assertEquals(H.stop(server, "TERM"), 143)
   end, 15)
 end
@@ -158,7 +157,7 @@ end
 function TestClientFaults:test_half_closed_client_gets_all_its_echo_then_eof()
   H.run(function()
     local path = self.dir .. "/echo.sock"
-    local server = H.start_echo(self.dir, path)
+    local server = H.start_echo(path)
     local data = pattern(3 * 1024 * 1024 + 17)
     local c <close> = assert(luds.dial("unix", path))
     c:set_deadline(luds.now() + 20)
@@ -240,7 +239,7 @@ end)
 function TestClientFaults:test_slow_reader_is_bounded_and_timed_out()
   H.run(function()
     local path = self.dir .. "/echo.sock"
-    local server = H.start(self.dir, script(self.dir, "server.lua", DEADLINE_ECHO, path))
+    local server = H.start(script(self.dir, "server.lua", DEADLINE_ECHO, path))
     H.wait_socket(path)
     local rss_before = proc_rss_kib(server.pid)
     local chunk = pattern(1024 * 1024)
@@ -258,7 +257,7 @@ function TestClientFaults:test_slow_reader_is_bounded_and_timed_out()
     local rss_max = rss_before
     local line = H.wait_for("the server's write deadline", function()
       rss_max = math.max(rss_max, proc_rss_kib(server.pid) or 0)
-      return (H.slurp(server.dir .. "/out") or ""):match("^(%u+ %d+)\n$")
+      return (server:stdout() or ""):match("^(%u+ %d+)\n$")
     end)
     local code, echoed = line:match("^(%u+) (%d+)$")
     lu.assertEquals(code, "TIMEOUT")
@@ -283,6 +282,7 @@ function TestClientFaults:test_slow_reader_is_bounded_and_timed_out()
 end
 
 TestServerFaults = H.suite()
+TestServerFaults.timeout = 120 -- luds.test's bound per test; H.run bounds each body below it
 
 local STALE_SAFE_ECHO = [[
 local luds = require "luds"
@@ -295,7 +295,7 @@ end)
 function TestServerFaults:test_sigkill_leaves_stale_file_remove_stale_restarts()
   H.run(function()
     local path = self.dir .. "/echo.sock"
-    local killed = H.start_echo(self.dir, path)
+    local killed = H.start_echo(path)
     dial_round_trip(path, "first life")
     lu.assertEquals(H.stop(killed, "KILL"), 128 + 9)
     lu.assertEquals(luds.stat(path).type, "socket")
@@ -305,7 +305,7 @@ function TestServerFaults:test_sigkill_leaves_stale_file_remove_stale_restarts()
     local cmd = script(self.dir, "server.lua", STALE_SAFE_ECHO, path)
     -- remove_stale removes the dead socket; SIGTERM and SIGINT leave no file.
     for _, sig in ipairs({ { "TERM", 143 }, { "INT", 130 } }) do
-      local p = H.start(self.dir, cmd)
+      local p = H.start(cmd)
       H.wait_socket(path)
       local open <close> = assert(luds.dial("unix", path))
       open:set_deadline(luds.now() + 5)
@@ -313,7 +313,7 @@ function TestServerFaults:test_sigkill_leaves_stale_file_remove_stale_restarts()
       lu.assertEquals(H.stop(p, sig[1]), sig[2])
       lu.assertFalse(H.exists(path))
       lu.assertEquals({ open:read() }, { nil, "EOF", "EOF" })
-      lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+      lu.assertEquals(p:stderr(), "")
     end
     lu.assertEquals((H.ls(self.dir):gsub(" ?tmp%.%w+", "")), "server.lua")
   end, 15)
@@ -322,7 +322,7 @@ end
 function TestServerFaults:test_remove_stale_never_removes_a_live_socket()
   H.run(function()
     local path = self.dir .. "/echo.sock"
-    local live = H.start_echo(self.dir, path)
+    local live = H.start_echo(path)
     local before = luds.stat(path)
     H.assert_fails("EADDRINUSE", nil, luds.listen("unix", path, { remove_stale = true }))
     H.assert_fails("EADDRINUSE", nil, luds.remove_stale(path))
@@ -342,7 +342,7 @@ end
 function TestServerFaults:test_fd_exhaustion_backs_off_and_recovers()
   H.run(function()
     local path = self.dir .. "/echo.sock"
-    local p = H.start(self.dir, ("sh -c %s"):format(H.q(("ulimit -n 64 && exec %s %s serve %s")
+    local p = H.start(("sh -c %s"):format(H.q(("ulimit -n 64 && exec %s %s serve %s")
       :format(H.q(H.LUDS), H.q(H.ECHO), H.q(path)))))
     H.wait_socket(path)
     local base = H.settled("the server's fds", function() return proc_fds(p.pid) end)
@@ -371,7 +371,7 @@ function TestServerFaults:test_fd_exhaustion_backs_off_and_recovers()
     round_trip(fresh, "service resumed")
     fresh:close()
     H.wait_for("the server to free every conn", function() return proc_fds(p.pid) == base end)
-    lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+    lu.assertEquals(p:stderr(), "")
     lu.assertEquals(H.stop(p, "TERM"), 143)
   end, 20)
 end
@@ -441,18 +441,18 @@ function TestServerFaults:test_thousand_clients_hundred_round_trips()
   H.run(function()
     local path = self.dir .. "/echo.sock"
     local function raised(cmd) return "sh -c " .. H.q("ulimit -Sn 4096 && exec " .. cmd) end
-    local server = H.start(self.dir,
+    local server = H.start(
       raised(("%s %s serve %s"):format(H.q(H.LUDS), H.q(H.ECHO), H.q(path))))
     H.wait_socket(path)
     local base = H.settled("the server's fds", function() return proc_fds(server.pid) end)
-    local herd = H.start(self.dir, raised(script(self.dir, "herd.lua", HERD, path, 1000, 100)))
-    lu.assertEquals(wait_exit(herd, 60), 0, H.slurp(herd.dir .. "/err"))
-    local out = H.slurp(herd.dir .. "/out")
+    local herd = H.start(raised(script(self.dir, "herd.lua", HERD, path, 1000, 100)))
+    lu.assertEquals(wait_exit(herd, 60), 0, herd:stderr())
+    local out = herd:stdout()
     local messages, bytes, largest = out:match("^ok (%d+) (%d+) (%d+)\n$")
     lu.assertEquals({ messages, largest }, { "100000", tostring(256 * 1024) }, out)
     -- About 480 MiB each way with this seed.
     lu.assertTrue(tonumber(bytes) > 400 * 1024 * 1024, "only " .. bytes .. " bytes")
-    lu.assertEquals(H.slurp(herd.dir .. "/err"), "")
+    lu.assertEquals(herd:stderr(), "")
     H.wait_for("the server to close every conn", function() return proc_fds(server.pid) == base end)
     dial_round_trip(path, "after the herd")
     lu.assertEquals(H.stop(server, "TERM"), 143)
@@ -479,7 +479,7 @@ end)
 function TestTaskFaults:test_raising_handler_does_not_disturb_others()
   H.run(function()
     local path = self.dir .. "/echo.sock"
-    local server = H.start(self.dir, script(self.dir, "server.lua", RAISING_ECHO, path))
+    local server = H.start(script(self.dir, "server.lua", RAISING_ECHO, path))
     H.wait_socket(path)
     local steady <close> = assert(luds.dial("unix", path))
     steady:set_deadline(luds.now() + 5)
@@ -494,7 +494,7 @@ function TestTaskFaults:test_raising_handler_does_not_disturb_others()
     lu.assertEquals({ writer:wait(1) }, { true, #data })
     round_trip(steady, "after the blast")
     dial_round_trip(path, "a new client")
-    local err = H.slurp(server.dir .. "/err")
+    local err = server:stderr()
     lu.assertStrContains(err, "boom from a handler")
     lu.assertStrContains(err, "stack traceback")
     lu.assertEquals(H.stop(server, "TERM"), 143)
@@ -542,7 +542,7 @@ end
 -- reader gets those bytes first, then the rest, none lost or repeated.
 function TestTaskFaults:test_cancelled_read_full_loses_no_bytes()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:write("abc")
     local reader = luds.spawn(server.read_full, server, 10)
     H.wait_parked(reader)
@@ -555,4 +555,4 @@ function TestTaskFaults:test_cancelled_read_full_loses_no_bytes()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 -- The open flags of descriptor fd of this process, from /proc.
 local function fd_flags(fd)
@@ -28,7 +29,7 @@ TestFdPass = H.suite()
 -- A listener travels to another conn, is adopted there, and serves.
 function TestFdPass:test_pass_a_listener_and_adopt_it()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local other = assert(luds.listen("unix", self.dir .. "/other.sock"))
     lu.assertEquals(client:send_fds("L", { other }), 1)
     local data, fds = server:recv_fds()
@@ -77,7 +78,7 @@ end
 -- A plain write carries no descriptors; EOF is EOF.
 function TestFdPass:test_recv_fds_without_fds_and_at_eof()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:write("plain")
     local data, fds = server:recv_fds()
     lu.assertEquals(data, "plain")
@@ -89,7 +90,7 @@ end
 
 function TestFdPass:test_bad_inputs()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     H.assert_raises({ "bad argument #2", "must not be empty" }, client.send_fds, client, "", { 1 })
     H.assert_raises({ "bad descriptor #2" }, client.send_fds, client, "x", { 1, "two" })
     H.assert_raises({ "bad descriptor #1" }, client.send_fds, client, "x", { -1 })
@@ -204,7 +205,7 @@ end
 -- The kernel's limit: 253 descriptors in one message, all of them arrive.
 function TestFdPass:test_253_descriptors()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local many = {}
     for i = 1, 253 do many[i] = 0 end
     lu.assertEquals(client:send_fds("m", many), 1)
@@ -264,7 +265,7 @@ end
 -- sent to examples/echo_unixgram.lua; the server ends with the fds it had.
 function TestUnaskedFds:test_echo_unixgram_server_keeps_none()
   local path = self.dir .. "/echo.sock"
-  local p = H.start(self.dir, ("%s %s serve %s"):format(H.q(H.LUDS),
+  local p = H.start(("%s %s serve %s"):format(H.q(H.LUDS),
     H.q(H.ROOT .. "/examples/echo_unixgram.lua"), H.q(path)))
   local py = [[
 import array, os, socket, sys
@@ -422,4 +423,4 @@ function TestRuntimeFds:test_copy_pipe_refused()
   end, 10)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -506,6 +506,7 @@ if arg[1] == "--fuzz" then
 else
   local lu = require "luaunit"
   local H = require "helper"
+  local T = require "luds.test"
 
   -- The child runs elsewhere: it needs absolute paths.
   local CWD = H.sh("pwd"):gsub("\n$", "")
@@ -599,5 +600,5 @@ else
     end
   end
 
-  luds.exit(lu.LuaUnit.run())
+  luds.exit(T.run())
 end

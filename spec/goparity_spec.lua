@@ -6,6 +6,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestGoParity = H.suite()
 
@@ -121,4 +122,4 @@ function TestGoParity:test_remote_addr_of_an_unconnected_packet_socket()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -4,6 +4,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestGroup = H.suite()
 
@@ -127,4 +128,4 @@ function TestGroup:test_spawn_after_close_and_bad_inputs()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

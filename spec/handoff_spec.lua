@@ -6,6 +6,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local HANDOFF = H.ROOT .. "/examples/handoff.lua"
 
@@ -25,10 +26,10 @@ TestHandoff = H.suite()
 
 -- Starts the parent and two workers; waits until both have joined, in order.
 function TestHandoff:setUp()
-  self.dir = H.tmpdir()
+  self.dir = T.tempdir()
   self.addr, self.control = self.dir .. "/clients.sock", self.dir .. "/control.sock"
   H.run(function()
-    local parent = H.start(self.dir, ("%s %s serve %s %s"):format(H.q(H.LUDS), H.q(HANDOFF),
+    local parent = H.start(("%s %s serve %s %s"):format(H.q(H.LUDS), H.q(HANDOFF),
       H.q(self.addr), H.q(self.control)))
     self.parent = parent
     self.log = { ("listening on %s, workers on %s"):format(self.addr, self.control) }
@@ -43,7 +44,7 @@ end
 function TestHandoff:expect_log()
   local want = table.concat(self.log, "\n") .. "\n"
   local out = H.wait_for("the parent's log", function()
-    local out = H.slurp(self.parent.dir .. "/out") or ""
+    local out = self.parent:stdout() or ""
     local _, n = out:gsub("\n", "")
     return n >= #self.log and out
   end)
@@ -52,11 +53,11 @@ end
 
 -- Starts a worker and waits until the parent logs it as the `nth` connected.
 function TestHandoff:start_worker(nth)
-  local w = H.start(self.dir, ("%s %s worker %s"):format(H.q(H.LUDS), H.q(HANDOFF), H.q(self.control)))
+  local w = H.start(("%s %s worker %s"):format(H.q(H.LUDS), H.q(HANDOFF), H.q(self.control)))
   self.log[#self.log + 1] = ("worker %d joined (%d connected)"):format(w.pid, nth)
   self:expect_log()
   local ready = ("worker %d ready\n"):format(w.pid)
-  H.wait_for(ready, function() return H.slurp(w.dir .. "/out") == ready end)
+  H.wait_for(ready, function() return w:stdout() == ready end)
   return w
 end
 
@@ -161,7 +162,7 @@ function TestHandoff:test_worker_ends_with_the_parent()
     lu.assertEquals(H.wait_exit(self.workers[2]), 0)
     lu.assertFalse(H.exists(self.addr))
     lu.assertFalse(H.exists(self.control))
-    lu.assertEquals(H.slurp(self.workers[1].dir .. "/err"), "")
+    lu.assertEquals(self.workers[1]:stderr(), "")
   end, 10)
 end
 
@@ -309,4 +310,4 @@ print(obj, type(msg), code, io.open("/proc/self/fdinfo/0") ~= nil, io.read("a"))
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -1,8 +1,12 @@
--- Shared spec helpers: temp dirs, time-bounded test bodies, child processes and
--- bounded polling. Nothing here sleeps for a fixed time to synchronise: it polls a
--- condition every 10 ms and gives up after a bound.
+-- What luds's own specs share beyond luds.test (which gives them temp dirs,
+-- bounded waits, pairs, assertions and child processes): the paths of this
+-- repository's build products and examples, shell and file utilities, fd
+-- counts, time-bounded test bodies, and the helpers' older call shapes kept
+-- over luds.test. Nothing here sleeps for a fixed time to synchronise: it
+-- polls a condition every 10 ms and gives up after a bound.
 local luds = require "luds"
 local lu = require "luaunit"
+local T = require "luds.test"
 
 local H = {}
 
@@ -24,27 +28,38 @@ function H.sh(cmd)
   return out, status
 end
 
--- Runs cmd (bounded by `timeout`) with stdin from the file `input` or /dev/null;
--- returns stdout, stderr and exit status.
-function H.exec(cmd, input)
-  local err = os.tmpname()
-  local out, status = H.sh(("timeout -k 2 20 %s <%s 2>%s"):format(cmd, H.q(input or "/dev/null"), H.q(err)))
-  local errout = H.slurp(err)
-  os.remove(err)
-  return out, errout, status
+-- The exit status of what process:wait returned: 128 + the signal's
+-- number when one ended the child (as sh reports it); nil on a timeout.
+local function exit_status(status, _, code, signo)
+  if status then return status end
+  if code == "SIGNALED" then return 128 + signo end
+  return nil
 end
+
+-- sh running the simple command cmd (assignments first allowed, as env
+-- takes them) in its own process: sh execs env, which execs the program.
+local function sh_argv(cmd) return { "sh", "-c", "exec env " .. cmd } end
+
+-- Runs the simple shell command cmd with T.start, stdin from /dev/null or the file `input`; after
+-- `seconds` it is stopped and the status is 124, as timeout(1) gives.
+-- Returns stdout, stderr and exit status. The loop goes on meanwhile.
+local function run(cmd, input, seconds)
+  local c = assert(T.start(sh_argv(cmd .. (input and " <" .. H.q(input) or ""))))
+  local status = exit_status(c:wait(seconds))
+  c:stop(1)
+  return c:stdout(), c:stderr(), status or 124
+end
+
+-- Runs cmd (bounded by 20 s) with stdin from the file `input` or /dev/null;
+-- returns stdout, stderr and exit status.
+function H.exec(cmd, input) return run(cmd, input, 20) end
 
 -- Runs the Lua source in a fresh luds process (`luds -e`, chunk name
 -- "(command line)") with stdin from /dev/null, ended after `seconds` (default
 -- 10; status 124 when it runs over) and run under `prefix` (e.g. a prlimit
 -- command) when given; returns stdout, stderr and exit status.
 function H.exec_lua(source, seconds, prefix)
-  local err = os.tmpname()
-  local out, status = H.sh(("%s timeout -k 1 %g %s -e %s </dev/null 2>%s")
-    :format(prefix or "", seconds or 10, H.q(H.LUDS), H.q(source), H.q(err)))
-  local errout = H.slurp(err)
-  os.remove(err)
-  return out, errout, status
+  return run(("%s %s -e %s"):format(prefix or "", H.q(H.LUDS), H.q(source)), nil, seconds or 10)
 end
 
 -- A chunk for `luds -e CHUNK -e CODE` that sets arg[1], ... to the given
@@ -67,25 +82,10 @@ function H.sanitized()
   return sanitized
 end
 
--- Creates a fresh directory (under parent when given) and returns its path.
-function H.tmpdir(parent)
-  local out = H.sh("mktemp -d" .. (parent and " -p " .. H.q(parent) or ""))
-  return assert(out:match("^(/.-)\n$"), "mktemp -d failed")
-end
-
-function H.rmdir(path)
-  if path then os.execute("rm -rf " .. H.q(path)) end
-end
-
--- A luaunit test table whose tests each get a fresh temp dir as self.dir.
+-- A luaunit test table whose tests each get a fresh temp dir as self.dir
+-- (T.tempdir: removed when the test ends).
 function H.suite()
-  return {
-    setUp = function(self) self.dir = H.tmpdir() end,
-    tearDown = function(self)
-      H.reap_all()
-      H.rmdir(self.dir)
-    end,
-  }
+  return { setUp = function(self) self.dir = T.tempdir() end }
 end
 
 -- The whole content of a file, or nil if it cannot be read.
@@ -144,16 +144,8 @@ function H.ls(dir)
   return (H.sh("ls -A " .. H.q(dir)):gsub("\n", " "):gsub(" $", ""))
 end
 
--- Polls cond() every 10 ms until it returns a true value and returns that value;
--- fails the test after `seconds` (default 5).
-function H.wait_for(what, cond, seconds)
-  for _ = 1, math.ceil((seconds or 5) / 0.01) do
-    local v = cond()
-    if v then return v end
-    luds.sleep(0.01)
-  end
-  lu.fail("timed out waiting for " .. what)
-end
+-- T.wait_for with the description first.
+function H.wait_for(what, cond, seconds) return T.wait_for(cond, seconds, what) end
 
 -- A reading that has settled: polls read() every 20 ms until it returns the
 -- same value five times running (a baseline must not be taken while, say, a
@@ -206,7 +198,8 @@ function H.run(fn, limit)
   if not ok then error(err, 0) end
 end
 
--- A listener at dir/name plus a connected client and the accepted server side.
+-- A listener at dir/name plus a connected client and the accepted server side
+-- (T.pair when the listener and its path are not needed).
 function H.pair(dir, name)
   local path = dir .. "/" .. (name or "pair.sock")
   local ln = assert(luds.listen("unix", path))
@@ -223,47 +216,35 @@ function H.echo(conn)
   end
 end
 
--- Starts cmd in the background; its pid, stdout, stderr and exit status are kept in
--- files of a fresh directory under dir. SIGINT is reset to default first (sh makes
--- background jobs ignore it), so the child sees signals as from a terminal.
-local children = {}
-
-function H.start(dir, cmd)
-  local p = { dir = H.tmpdir(dir) }
-  children[#children + 1] = p
-  local f = function(name) return H.q(p.dir .. "/" .. name) end
-  os.execute(("(env --default-signal=INT %s >%s 2>%s </dev/null & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 &")
-    :format(cmd, f("out"), f("err"), f("pid"), f("rc")))
-  p.pid = H.wait_for("the child's pid", function() return tonumber(H.slurp(p.dir .. "/pid") or "") end)
-  return p
-end
+-- Starts the simple shell command cmd with T.start (p.pid is the program's
+-- own): p:stdout(), p:stderr() as far as it got; stopped and reaped when the
+-- test ends.
+function H.start(cmd) return assert(T.start(sh_argv(cmd))) end
 
 -- Starts the example echo server at path and waits until it answers.
-function H.start_echo(dir, path)
-  local p = H.start(dir, ("%s %s serve %s"):format(H.q(H.LUDS), H.q(H.ECHO), H.q(path)))
+function H.start_echo(path)
+  local p = H.start(("%s %s serve %s"):format(H.q(H.LUDS), H.q(H.ECHO), H.q(path)))
   H.wait_socket(path)
   return p
 end
 
--- The exit status of child p (128 + signal when killed), waiting up to 5 s.
-function H.wait_exit(p)
-  return H.wait_for("child " .. p.pid .. " to exit", function()
-    return tonumber(H.slurp(p.dir .. "/rc") or "")
-  end)
+-- The exit status of child p (128 + signal when killed), waiting up to
+-- `seconds` (default 5) before failing the test.
+function H.wait_exit(p, seconds)
+  local status = exit_status(p:wait(seconds or 5))
+  if not status then
+    lu.fail(("timed out after %g s waiting for child %d to exit"):format(seconds or 5, p.pid))
+  end
+  return status
 end
+
+-- Child p's exit status (as H.wait_exit gives it) if it has ended, else nil.
+function H.exited(p) return exit_status(p:wait(0)) end
 
 -- Sends signal sig (e.g. "TERM") to child p and returns its exit status.
 function H.stop(p, sig)
-  os.execute(("kill -%s %d"):format(sig, p.pid))
+  p:kill(sig)
   return H.wait_exit(p)
-end
-
--- Kills every child started by H.start that has not exited yet (for tearDown).
-function H.reap_all()
-  for _, p in ipairs(children) do
-    if not H.slurp(p.dir .. "/rc") then os.execute(("kill -KILL %d 2>/dev/null"):format(p.pid)) end
-  end
-  children = {}
 end
 
 -- Leaves a stale socket file at path: bound by a process that exited without
@@ -273,21 +254,17 @@ function H.stale_socket(path)
   assert(os.execute(("python3 -c %s %s"):format(H.q(py), H.q(path))))
 end
 
--- Asserts that f(...) raises an error whose message contains every given word.
+-- T.assert_raises for every given word.
 function H.assert_raises(words, f, ...)
-  local ok, err = pcall(f, ...)
-  lu.assertFalse(ok, "expected a Lua error")
-  for _, w in ipairs(words) do
-    lu.assertStrContains(tostring(err), w)
-  end
+  local err = T.assert_raises(words[1] or "", f, ...)
+  for i = 2, #words do lu.assertStrContains(tostring(err), words[i]) end
 end
 
--- Asserts the failure triple nil, message, code (message when given is exact).
+-- T.assert_error on values already returned: nil, message, code (message,
+-- when given, is exact); returns what follows them.
 function H.assert_fails(code, message, v, msg, c, ...)
-  lu.assertNil(v)
-  lu.assertEquals(c, code)
-  lu.assertIsString(msg)
-  if message then lu.assertEquals(msg, message) end
+  local got = T.assert_error(code, function() return v, msg, c end)
+  if message then lu.assertEquals(got, message) end
   return ...
 end
 

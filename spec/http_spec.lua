@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local HTTP = H.ROOT .. "/examples/http_unix.lua"
 local PROXY = H.ROOT .. "/examples/proxy.lua"
@@ -38,9 +39,9 @@ while True:
 -- Starts `luds script args` and waits for its "listening on ADDRESS" line;
 -- returns the child and ADDRESS. env is "NAME=value" or nil.
 local function start(dir, script, args, env)
-  local p = H.start(dir, ("%s %s %s %s"):format(env or "", H.q(H.LUDS), H.q(script), args))
+  local p = H.start(("%s %s %s %s"):format(env or "", H.q(H.LUDS), H.q(script), args))
   local addr = H.wait_for(script .. " to listen", function()
-    return (H.slurp(p.dir .. "/out") or ""):match("^listening on (.*)\n$")
+    return (p:stdout() or ""):match("^listening on (.*)\n$")
   end)
   return p, addr
 end
@@ -98,7 +99,7 @@ end
 TestHttp = H.suite()
 
 function TestHttp:setUp()
-  self.dir = H.tmpdir()
+  self.dir = T.tempdir()
   self.sock = self.dir .. "/http.sock"
   H.run(function() self.server = start(self.dir, HTTP, "serve " .. H.q(self.sock)) end)
 end
@@ -360,7 +361,7 @@ end
 TestProxy = H.suite()
 
 function TestProxy:setUp()
-  self.dir = H.tmpdir()
+  self.dir = T.tempdir()
   self.sock = self.dir .. "/http.sock"
   H.run(function()
     self.server = start(self.dir, HTTP, "serve " .. H.q(self.sock))
@@ -403,7 +404,7 @@ end
 function TestProxy:test_half_close_passes_through()
   H.run(function()
     local sock = self.dir .. "/echo.sock"
-    H.start_echo(self.dir, sock)
+    H.start_echo(sock)
     local _, addr = start(self.dir, PROXY, "tcp 127.0.0.1:0 unix " .. H.q(sock))
     local data = H.pattern(10000)
     lu.assertTrue(raw(self.dir, addr, data, true) == data, "echo through the proxy differs")
@@ -421,7 +422,7 @@ function TestProxy:test_upstream_down()
     local out, err, status = H.exec("curl --silent --max-time 10 http://" .. addr .. "/")
     lu.assertEquals({ out, err }, { "", "" })
     lu.assertTrue(status == 52 or status == 56, "curl exit status " .. status)
-    lu.assertEquals(H.slurp(proxy.dir .. "/err"),
+    lu.assertEquals(proxy:stderr(),
       ("proxy: dial unix %s: no such file or directory\n"):rep(2):format(sock, sock))
     start(self.dir, HTTP, "serve " .. H.q(sock))
     lu.assertEquals(mask_dates(curl("-i http://" .. addr .. "/")), response("200 OK", HOME))
@@ -439,4 +440,4 @@ function TestProxy:test_bad_arguments()
   end, 30)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local BIG = 8 * 1024 * 1024 -- far more than a socket buffers: a writer parks
 
@@ -93,14 +94,12 @@ function TestGc:test_hundred_thousand_dropped_sockets_are_reclaimed()
   H.run(function()
     local script = self.dir .. "/dropper.lua"
     H.spit(script, DROPPER)
-    local p = H.start(self.dir, "sh -c " .. H.q(("ulimit -Sn 16384 && exec %s %s %s")
+    local p = H.start("sh -c " .. H.q(("ulimit -Sn 16384 && exec %s %s %s")
       :format(H.q(H.LUDS), H.q(script), H.q(self.dir))))
-    local status = H.wait_for("the dropper to finish", function()
-      return tonumber(H.slurp(p.dir .. "/rc") or "")
-    end, 25)
-    lu.assertEquals(status, 0, H.slurp(p.dir .. "/err"))
-    local start, after, peak = H.slurp(p.dir .. "/out"):match("^(%d+)\t(%d+)\t(%d+)\n$")
-    lu.assertNotNil(start, H.slurp(p.dir .. "/out"))
+    local status = H.wait_exit(p, 25)
+    lu.assertEquals(status, 0, p:stderr())
+    local start, after, peak = p:stdout():match("^(%d+)\t(%d+)\t(%d+)\n$")
+    lu.assertNotNil(start, p:stdout())
     lu.assertEquals(after, start)
     lu.assertTrue(tonumber(peak) > tonumber(start), "no socket was ever open")
   end, 30)
@@ -226,7 +225,7 @@ end
 -- count of bytes that went before; the peer receives exactly those bytes.
 function TestCloseWakes:test_conn_with_blocked_writer()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local data = ("0123456789abcdef"):rep(BIG // 16)
     local writer = luds.spawn(client.write, client, data)
     H.wait_parked(writer)
@@ -249,7 +248,7 @@ end
 
 function TestCloseWakes:test_conn_with_reader_and_writer_blocked_at_once()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local reader = luds.spawn(client.read, client)
     local writer = luds.spawn(client.write, client, ("w"):rep(BIG))
     H.wait_parked(reader)
@@ -444,4 +443,4 @@ function TestCloseWakes:test_everything_closed_at_once()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

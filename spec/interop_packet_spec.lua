@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local NETWORKS = { "unixgram", "unixpacket" }
 local EXAMPLE = {
@@ -51,8 +52,8 @@ for _ in msgs:
 -- fails at once with its stderr if it exits first.
 local function wait_server(p, network, path)
   H.wait_for("a " .. network .. " server at " .. path, function()
-    local rc = H.slurp(p.dir .. "/rc")
-    if rc then lu.fail(("server exited (%s): %s"):format(rc:gsub("\n", ""), H.slurp(p.dir .. "/err"))) end
+    local rc = H.exited(p)
+    if rc then lu.fail(("server exited (%d): %s"):format(rc, p:stderr())) end
     local c = luds.dial(network, path)
     if c then c:close() end
     return c ~= nil
@@ -64,7 +65,7 @@ TestInterop = H.suite()
 -- Starts the example echo server of kind `network` at self.dir/echo.sock.
 function TestInterop:start(network)
   self.path = self.dir .. "/echo.sock"
-  self.server = H.start(self.dir, ("%s %s serve %s"):format(H.q(H.LUDS), H.q(EXAMPLE[network]), H.q(self.path)))
+  self.server = H.start(("%s %s serve %s"):format(H.q(H.LUDS), H.q(EXAMPLE[network]), H.q(self.path)))
   wait_server(self.server, network, self.path)
 end
 
@@ -125,7 +126,7 @@ function TestInterop:test_sigterm_stops_servers_and_removes_files()
       self:assert_python_echoes(network, { "last words" })
       lu.assertEquals(H.stop(self.server, "TERM"), 143)
       lu.assertFalse(H.exists(self.path))
-      lu.assertEquals(H.slurp(self.server.dir .. "/out"), "listening on " .. self.path .. "\n")
+      lu.assertEquals(self.server:stdout(), "listening on " .. self.path .. "\n")
     end
   end, 20)
 end
@@ -188,4 +189,4 @@ function TestExample:test_demos_without_arguments()
   end, 20)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -4,6 +4,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 -- Sends the file argv[2] on each of int(argv[3]) connections to argv[1], all
 -- connections open at once, and writes the replies back to back. A thread per
@@ -33,9 +34,9 @@ for t in threads: t.join()
 TestInterop = H.suite()
 
 function TestInterop:setUp()
-  self.dir = H.tmpdir()
+  self.dir = T.tempdir()
   self.path = self.dir .. "/echo.sock"
-  H.run(function() self.server = H.start_echo(self.dir, self.path) end)
+  H.run(function() self.server = H.start_echo(self.path) end)
 end
 
 -- Echoes data through python3 on `conns` simultaneous connections.
@@ -142,4 +143,4 @@ function TestExample:test_ping_without_server()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -6,6 +6,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local EXAMPLE = {
   unix = H.ROOT .. "/examples/echo_unix.lua",
@@ -340,11 +341,11 @@ end
 -- Starts example `kind` with `serve ARGS` and returns the child and the
 -- address from its "listening on" line (printed once it can serve).
 local function start_example(dir, kind, args)
-  local p = H.start(dir, ("%s %s serve %s"):format(H.q(H.LUDS), H.q(EXAMPLE[kind]), args))
+  local p = H.start(("%s %s serve %s"):format(H.q(H.LUDS), H.q(EXAMPLE[kind]), args))
   local addr = H.wait_for("the " .. kind .. " example to listen", function()
-    local rc = H.slurp(p.dir .. "/rc")
-    if rc then lu.fail(("server exited (%s): %s"):format(rc:gsub("\n", ""), H.slurp(p.dir .. "/err"))) end
-    return (H.slurp(p.dir .. "/out") or ""):match("^listening on (.-)\n")
+    local rc = H.exited(p)
+    if rc then lu.fail(("server exited (%d): %s"):format(rc, p:stderr())) end
+    return (p:stdout() or ""):match("^listening on (.-)\n")
   end)
   return p, addr
 end
@@ -364,8 +365,8 @@ function TestExamples:test_echo_unix_over_tcp()
     assert_bound("127.0.0.1:0", addr)
     lu.assertEquals({ run_example("unix", "ping tcp " .. H.q(addr) .. " hello 2") }, { PINGED, "", 0 })
     lu.assertEquals(H.stop(server, "TERM"), 143)
-    lu.assertEquals(H.slurp(server.dir .. "/out"), "listening on " .. addr .. "\n")
-    lu.assertEquals(H.slurp(server.dir .. "/err"), "")
+    lu.assertEquals(server:stdout(), "listening on " .. addr .. "\n")
+    lu.assertEquals(server:stderr(), "")
   end, CHILD_LIMIT)
 end
 
@@ -392,7 +393,7 @@ function TestExamples:test_echo_unixgram_over_udp()
     lu.assertEquals({ run_example("unixgram", "ping udp " .. H.q(addr) .. " hello 2") },
       { PINGED, "", 0 })
     lu.assertEquals(H.stop(server, "TERM"), 143)
-    lu.assertEquals(H.slurp(server.dir .. "/out"), "listening on " .. addr .. "\n")
+    lu.assertEquals(server:stdout(), "listening on " .. addr .. "\n")
   end, CHILD_LIMIT)
 end
 
@@ -432,4 +433,4 @@ function TestExamples:test_wrong_network_prints_usage()
   end, CHILD_LIMIT)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -7,6 +7,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 assert(H.sh("id -u") == "0\n", "notify_spec must run as root: it sends as nobody too")
 assert(H.sh("command -v setpriv"):match("setpriv"), "notify_spec needs setpriv(1) from util-linux")
@@ -92,9 +93,9 @@ TestNotify = H.suite()
 
 -- Starts `notify.lua listen where` and waits for its first line.
 function TestNotify:listen(where)
-  local p = H.start(self.dir, ("%s %s listen %s"):format(H.q(H.LUDS), H.q(NOTIFY), H.q(where)))
+  local p = H.start(("%s %s listen %s"):format(H.q(H.LUDS), H.q(NOTIFY), H.q(where)))
   local first = "listening on " .. where .. "\n"
-  H.wait_for("the listener", function() return H.slurp(p.dir .. "/out") == first end)
+  H.wait_for("the listener", function() return p:stdout() == first end)
   p.lines = { "listening on " .. where }
   return p
 end
@@ -104,7 +105,7 @@ end
 local function expect(p, line)
   p.lines[#p.lines + 1] = line
   local out = H.wait_for(line, function()
-    local out = H.slurp(p.dir .. "/out")
+    local out = p:stdout()
     local _, n = out:gsub("\n", "")
     return n >= #p.lines and out
   end)
@@ -131,7 +132,7 @@ function TestNotify:test_path()
     local path = self.dir .. "/notify.sock"
     local p = self:check_senders(path)
     lu.assertEquals(H.stop(p, "TERM"), 143)
-    lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+    lu.assertEquals(p:stderr(), "")
     lu.assertFalse(H.exists(path))
   end, 20)
 end
@@ -147,7 +148,7 @@ function TestNotify:test_abstract_and_nobody()
     lu.assertEquals({ err, status }, { "", 0 })
     expect(p, ("pid=%d uid=%d gid=%d: READY=1"):format(pid, NOBODY, NOGROUP))
     lu.assertEquals(H.stop(p, "TERM"), 143)
-    lu.assertEquals(H.slurp(p.dir .. "/err"), "")
+    lu.assertEquals(p:stderr(), "")
   end, 20)
 end
 
@@ -175,4 +176,4 @@ function TestNotify:test_send_failures()
   end, 20)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

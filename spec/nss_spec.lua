@@ -8,6 +8,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local SHIM = [[
 #define _GNU_SOURCE
@@ -225,4 +226,4 @@ print(luds.lookup_user("nobody").name)
 ]]):format(d))
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

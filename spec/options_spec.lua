@@ -6,6 +6,7 @@ local lu = require "luaunit"
 local luds = require "luds"
 local creds = require "luds.creds"
 local H = require "helper"
+local T = require "luds.test"
 
 local ACCEPTED = {
   listen = "backlog, group, mode, owner, proxy, proxy_timeout, remove_stale, reuseport",
@@ -181,4 +182,4 @@ function TestCredsPolicy:test_unknown_policy_key_raises()
   ln:close()
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

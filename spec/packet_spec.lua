@@ -6,6 +6,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local HUGE = 10 * 1024 * 1024 -- more than any unix socket accepts as one message
 local AUTOBOUND = "^@%x%x%x%x%x$" -- Linux autobinds to five hex digits
@@ -487,4 +488,4 @@ function TestDeadline:test_unix_packet_deadlines()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -8,6 +8,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local ROOT = tonumber((H.sh("id -u"))) == 0
 local CAN_UNSHARE = select(2, H.sh("unshare --mount --net true 2>/dev/null")) == 0
@@ -32,10 +33,10 @@ end
 
 -- The conn of a client started with setpriv `ids`.
 local function accept_from(self, ids)
-  local p = H.start(self.dir, client_cmd(ids, self.path))
+  local p = H.start(client_cmd(ids, self.path))
   self.ln:set_deadline(luds.now() + 5)
   local conn, err = self.ln:accept()
-  lu.assertNotNil(conn, ("accept: %s; client's stderr: %s"):format(err, H.slurp(p.dir .. "/err")))
+  lu.assertNotNil(conn, ("accept: %s; client's stderr: %s"):format(err, p:stderr()))
   return conn, p
 end
 
@@ -74,7 +75,7 @@ function TestPeerGroups:test_dialed_conn_sees_the_listeners_groups()
     -- it serves until TERM: H.wait_socket's own probe is a conn too
     local server = [[local ln = assert(require("luds").listen("unix", arg[1]))
       while true do ln:accept():read() end]]
-    local p = H.start(self.dir, ("setpriv --reuid=0 --regid=0 --groups=777,778 %s -e %s -e %s")
+    local p = H.start(("setpriv --reuid=0 --regid=0 --groups=777,778 %s -e %s -e %s")
       :format(H.q(H.LUDS), H.q(H.arg_chunk(path)), H.q(server)))
     H.wait_socket(path)
     local conn = assert(luds.dial("unix", path))
@@ -159,4 +160,4 @@ function TestCredsKernelView:test_held_groups_decide()
   lu.assertEquals(status, 0, "stderr: " .. err)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

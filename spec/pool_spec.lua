@@ -3,6 +3,7 @@
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local lu = require "luaunit"
 local H = require "helper"
+local T = require "luds.test"
 
 local EXAMPLE = H.ROOT .. "/examples/pool.lua"
 
@@ -45,4 +46,4 @@ function TestPool:test_bad_arguments()
   end
 end
 
-require("luds").exit(lu.LuaUnit.run())
+require("luds").exit(T.run())

@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local MiB = 1024 * 1024
 
@@ -229,7 +230,7 @@ end
 
 function TestExec:test_socket_as_stdout_and_stdin()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local p = assert(luds.exec({ "sh", "-c", "read x; echo \"got $x\"" }, { stdin = server, stdout = server }))
     assert(client:write("hello\n"))
     lu.assertEquals(client:read_line(), "got hello")
@@ -242,7 +243,7 @@ end
 
 function TestExec:test_fd_number_as_stdout()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local p = assert(luds.exec({ "sh", "-c", "echo via-fd" }, { stdout = server:fd() }))
     lu.assertEquals(client:read_line(), "via-fd")
     lu.assertEquals(p:wait(), 0)
@@ -269,7 +270,7 @@ end
 function TestExec:test_only_asked_descriptors_reach_the_child()
   H.run(function()
     local f <close> = assert(io.open(self.dir .. "/held", "w"))
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local p = assert(luds.exec({ "python3", "-c",
       "import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))" }, { stdout = "pipe" }))
     lu.assertEquals(H.read_all(p.stdout), "[0, 1, 2, 3]\n") -- 3: listdir's own
@@ -452,7 +453,7 @@ end
 
 function TestExec:test_copy_pipe_to_socket_exact()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local p = assert(luds.exec(py_pattern(3 * MiB), { stdout = "pipe" }))
     local t = luds.spawn(function() local n = luds.copy(server, p.stdout) server:close_write() return n end)
     lu.assertTrue(H.read_all(client) == H.pattern(3 * MiB), "bytes differ")
@@ -635,4 +636,4 @@ function TestOutput:test_cancelled_output_kills_the_child()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -7,6 +7,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 -- In /usr/sbin, which need not be on PATH; else wherever PATH has them.
 local function sbin(name)
@@ -379,10 +380,10 @@ end)
 local function start_server(dir, net, address, opts)
   local script = dir .. "/server.lua"
   H.spit(script, SERVER)
-  local p = H.start(dir, ("%s %s %s %s %s"):format(H.q(H.LUDS), H.q(script), net, H.q(address),
+  local p = H.start(("%s %s %s %s %s"):format(H.q(H.LUDS), H.q(script), net, H.q(address),
     H.q(opts)))
   local at = H.wait_for("the server to listen", function()
-    return (H.slurp(p.dir .. "/out") or ""):match("^listening (.-)\n")
+    return (p:stdout() or ""):match("^listening (.-)\n")
   end)
   return p, at
 end
@@ -413,7 +414,7 @@ end
 local function stop_server(p)
   lu.assertEquals(H.stop(p, "TERM"), 143)
   local lines = {}
-  for line in (H.slurp(p.dir .. "/err") or ""):gmatch("[^\n]+") do lines[#lines + 1] = line end
+  for line in (p:stderr() or ""):gmatch("[^\n]+") do lines[#lines + 1] = line end
   return lines
 end
 
@@ -668,7 +669,7 @@ function TestHaproxy:test_haproxy_v1_v2_and_health_checks()
     local vars = { P1 = free_port("tcp4", "127.0.0.1"), P2 = free_port("tcp4", "127.0.0.1"),
       SOCK = sock, FRONT = front }
     H.spit(self.dir .. "/haproxy.cfg", fill(HAPROXY_CFG, vars))
-    local hp = H.start(self.dir, H.q(HAPROXY) .. " -db -f " .. H.q(self.dir .. "/haproxy.cfg"))
+    local hp = H.start(H.q(HAPROXY) .. " -db -f " .. H.q(self.dir .. "/haproxy.cfg"))
     for _, at in ipairs({ "127.0.0.1:" .. vars.P1, "127.0.0.1:" .. vars.P2, "[::1]:" .. vars.P1,
       "[::1]:" .. vars.P2 }) do
       wait_listening("tcp", at)
@@ -690,7 +691,7 @@ function TestHaproxy:test_haproxy_v1_v2_and_health_checks()
     H.wait_for("a health check", function() return #stats.checks > 0 end)
     lu.assertEquals(stats.checks[1], ("v2 LOCAL - remote= local=%s tlvs="):format(sock))
     -- a python3 client, which reads its own address
-    local py = H.start(self.dir, ("python3 -c %s %s"):format(H.q([[
+    local py = H.start(("python3 -c %s %s"):format(H.q([[
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 s.sendall(b"hello\n")
@@ -698,11 +699,11 @@ print("%s:%d" % s.getsockname())
 print(s.makefile().readline(), end="")
 ]]), vars.P2))
     lu.assertEquals(H.wait_exit(py), 0)
-    local pme, pline = (H.slurp(py.dir .. "/out")):match("^(.-)\n(.-)\n$")
+    local pme, pline = (py:stdout()):match("^(.-)\n(.-)\n$")
     lu.assertEquals(pline, ("v2 PROXY tcp4 remote=%s local=127.0.0.1:%s tlvs=3=4 bytes,5=%s")
       :format(pme, vars.P2, pme))
     H.stop(hp, "TERM")
-    lu.assertEquals(H.slurp(hp.dir .. "/err"), "")
+    lu.assertEquals(hp:stderr(), "")
     ln:close()
     lu.assertEquals({ srv:wait(5) }, { true, true })
   end, 30)
@@ -737,7 +738,7 @@ function TestNginx:test_nginx_proxy_protocol_on()
       SOCK = sock }
     local cfg = self.dir .. "/nginx.conf"
     H.spit(cfg, fill(NGINX_CFG, vars))
-    local ng = H.start(self.dir, ("%s -p %s -c %s -e %s"):format(H.q(NGINX), H.q(self.dir), H.q(cfg),
+    local ng = H.start(("%s -p %s -c %s -e %s"):format(H.q(NGINX), H.q(self.dir), H.q(cfg),
       H.q(self.dir .. "/nginx.log")))
     wait_listening("tcp", "127.0.0.1:" .. vars.PORT)
     wait_listening("tcp", "[::1]:" .. vars.PORT)
@@ -746,10 +747,10 @@ function TestNginx:test_nginx_proxy_protocol_on()
     me, line = ask("tcp", "[::1]:" .. vars.PORT)
     lu.assertEquals(line, ("v1 PROXY tcp6 remote=%s local=[::1]:%s tlvs="):format(me, vars.PORT))
     H.stop(ng, "TERM")
-    lu.assertEquals(H.slurp(ng.dir .. "/err"), "")
+    lu.assertEquals(ng:stderr(), "")
     ln:close()
     lu.assertEquals({ srv:wait(5) }, { true, true })
   end, 30)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

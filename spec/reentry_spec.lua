@@ -6,6 +6,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 -- Objects whose finalizers run at the first allocation after `fire()`: in
 -- generational mode a young collection runs all pending finalizers, and a
@@ -26,6 +27,7 @@ local function eager_gc(fn)
 end
 
 TestFinalizerInPush = H.suite()
+TestFinalizerInPush.timeout = 120 -- luds.test's bound per test; H.run bounds each body below it
 
 -- Finalizers that grow the scratch buffer (each recv_fds with a larger max
 -- reallocates it, even when it then cannot wait) while a TRUNCATED result is
@@ -62,7 +64,7 @@ end
 -- hand out buffered bytes: every line comes out exactly once, whole.
 local function check_lines(self, reader)
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local n, pad = 300, ("x"):rep(10000) -- long lines: each push sets a collection off
     luds.spawn(function()
       for i = 1, n do assert(client:write(("%05d%s\n"):format(i, pad))) end
@@ -129,7 +131,7 @@ end
 -- Closing the conn under a waiting read_line: the waiter sees CLOSED.
 function TestOneReaderBuffered:test_close_while_read_line_waits()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     assert(client:write("no newline yet"))
     local t = luds.spawn(function() return server:read_line() end)
     H.wait_parked(t)
@@ -197,4 +199,4 @@ function TestMetatable:test_receiver_class_is_fixed()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -10,6 +10,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local CAN_UNSHARE = select(2, H.sh("unshare --mount --net true 2>/dev/null")) == 0
 
@@ -411,4 +412,4 @@ print(query() and "query seen" or "no query")
   lu.assertTrue(luds.now() - t0 < 4, "the run waited for the stuck lookup")
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local N = 200 -- all on one socket by chance: 2 in 2^200
 
@@ -96,4 +97,4 @@ function TestReuseport:test_unix_networks_raise()
   local ln <close> = assert(luds.listen("unix", path, { reuseport = false }))
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

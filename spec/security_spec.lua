@@ -13,6 +13,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local PID = H.pid()
 local STATUS = H.slurp("/proc/self/status")
@@ -76,24 +77,22 @@ print(data or rcode)
 ]]
 
 local function poller_saw(p, line)
-  return ("\n" .. (H.slurp(p.dir .. "/out") or "")):find("\n" .. line .. "\n", 1, true) ~= nil
+  return ("\n" .. (p:stdout() or "")):find("\n" .. line .. "\n", 1, true) ~= nil
 end
 
 local function start_poller(dir, path)
   local stop = dir .. "/stop-" .. math.random(1 << 30)
-  local p = H.start(dir, ("python3 -c %s %s %s"):format(H.q(PY_POLLER), H.q(path), H.q(stop)))
-  p.stop = stop
+  local p = H.start(("python3 -c %s %s %s"):format(H.q(PY_POLLER), H.q(path), H.q(stop)))
+  p.stop_file = stop
   H.wait_for("the poller to start", function() return poller_saw(p, "ready") end, 10)
   return p
 end
 
 -- Stops the poller; returns the set of modes it saw and its count.
 local function stop_poller(p)
-  H.spit(p.stop, "")
-  H.wait_for("the poller to exit",
-    function() return tonumber(H.slurp(p.dir .. "/rc") or "") end, 35)
-  lu.assertEquals(tonumber(H.slurp(p.dir .. "/rc")), 0, H.slurp(p.dir .. "/err"))
-  local out = H.slurp(p.dir .. "/out")
+  H.spit(p.stop_file, "")
+  lu.assertEquals(H.wait_exit(p, 35), 0, p:stderr())
+  local out = p:stdout()
   local modes = {}
   for line in out:gmatch("[^\n]+") do
     if line:match("^[0-7][0-7][0-7][0-7]$") then modes[#modes + 1] = line end
@@ -103,14 +102,14 @@ end
 
 -- Runs NOBODY_CLIENT as uid nobody, gid nogroup, no supplementary groups.
 local function start_as_nobody(dir, address, net)
-  return H.start(dir, ("setpriv --reuid=nobody --regid=nogroup --clear-groups %s -e %s -e %s")
+  return H.start(("setpriv --reuid=nobody --regid=nogroup --clear-groups %s -e %s -e %s")
     :format(H.q(H.LUDS), H.q(H.arg_chunk(address, net or "unix")), H.q(NOBODY_CLIENT)))
 end
 
 local function run_as_nobody(dir, address, net)
   local p = start_as_nobody(dir, address, net)
-  lu.assertEquals(H.wait_exit(p), 0, H.slurp(p.dir .. "/err"))
-  return H.slurp(p.dir .. "/out")
+  lu.assertEquals(H.wait_exit(p), 0, p:stderr())
+  return p:stdout()
 end
 
 TestModeWindow = H.suite()
@@ -226,14 +225,14 @@ local function race(dir, cases)
   H.spit(target, "secret\n")
   assert(luds.chmod(target, "0600"))
   local before = assert(luds.stat(target))
-  local p = H.start(dir, ("python3 -c %s %s %s %s %d %d"):format(H.q(PY_RENAMER), H.q(target),
+  local p = H.start(("python3 -c %s %s %s %s %d %d"):format(H.q(PY_RENAMER), H.q(target),
     H.q(dir .. "/link"), H.q(sock), RACE_SECONDS, RACE_SWAPS))
   H.wait_for("the renamer to start", function()
-    return (H.slurp(p.dir .. "/out") or ""):find("ready\n", 1, true)
+    return (p:stdout() or ""):find("ready\n", 1, true)
   end, 10)
   local seen, listens, start = {}, 0, luds.now()
   for i = 1, RACE_LISTENS do
-    if i % 64 == 0 and (H.slurp(p.dir .. "/rc") or luds.now() - start > RACE_SECONDS + 2) then
+    if i % 64 == 0 and (H.exited(p) or luds.now() - start > RACE_SECONDS + 2) then
       break
     end
     os.remove(sock)
@@ -246,8 +245,8 @@ local function race(dir, cases)
     lu.assertEquals(luds.stat(target), before, ("after %d listens (%s)"):format(i, outcome))
     listens = i
   end
-  lu.assertEquals(H.wait_exit(p), 0, H.slurp(p.dir .. "/err"))
-  local swaps = tonumber(H.slurp(p.dir .. "/out"):match("\nswaps (%d+)\n$"))
+  lu.assertEquals(H.wait_exit(p), 0, p:stderr())
+  local swaps = tonumber(p:stdout():match("\nswaps (%d+)\n$"))
   lu.assertEquals(luds.stat(target), before)
   lu.assertEquals(H.slurp(target), "secret\n")
   lu.assertTrue(swaps >= 100 and listens >= 100, ("%s swaps, %d listens"):format(swaps, listens))
@@ -322,7 +321,7 @@ function TestOwnFileOnly:test_close_leaves_a_python_socket_that_took_the_path()
     local ln = assert(luds.listen("unix", path))
     local py
     replace_with(path, function()
-      py = H.start(self.dir, ("python3 -c %s %s"):format(H.q(PY_SERVER), H.q(path)))
+      py = H.start(("python3 -c %s %s"):format(H.q(PY_SERVER), H.q(path)))
     end)
     H.wait_socket(path)
     lu.assertTrue(ln:close())
@@ -373,10 +372,10 @@ end
 function TestOwnFileOnly:test_sigterm_leaves_a_replacement()
   H.run(function()
     local path = self.dir .. "/s.sock"
-    local server = H.start_echo(self.dir, path)
+    local server = H.start_echo(path)
     local py
     replace_with(path, function()
-      py = H.start(self.dir, ("python3 -c %s %s"):format(H.q(PY_SERVER), H.q(path)))
+      py = H.start(("python3 -c %s %s"):format(H.q(PY_SERVER), H.q(path)))
     end)
     H.wait_socket(path)
     lu.assertEquals(H.stop(server, "TERM"), 143)
@@ -412,8 +411,8 @@ function TestAbstract:test_path_socket_mode_and_group_keep_nobody_out()
         local conn = assert(ln:accept())
         conn:close()
       end
-      lu.assertEquals(H.wait_exit(p), 0, H.slurp(p.dir .. "/err"))
-      lu.assertEquals(H.slurp(p.dir .. "/out"), case[3], "mode " .. case[1])
+      lu.assertEquals(H.wait_exit(p), 0, p:stderr())
+      lu.assertEquals(p:stdout(), case[3], "mode " .. case[1])
     end
   end, 15)
 end
@@ -439,8 +438,8 @@ function TestAbstract:test_abstract_listener_identifies_and_refuses_nobody()
       -- The server's policy: only its own user. nobody is refused.
       lu.assertNotEquals(cred.uid, UID)
       conn:close()
-      lu.assertEquals(H.wait_exit(p), 0, H.slurp(p.dir .. "/err"))
-      lu.assertEquals(H.slurp(p.dir .. "/out"), "connected\nEOF\n")
+      lu.assertEquals(H.wait_exit(p), 0, p:stderr())
+      lu.assertEquals(p:stdout(), "connected\nEOF\n")
       -- A trusted peer on the same address: this process.
       local mine <close> = assert(luds.dial(net, name))
       local served <close> = assert(ln:accept())
@@ -470,4 +469,4 @@ function TestAbstract:test_abstract_name_has_no_file_and_frees_on_close()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -4,6 +4,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestSelect = H.suite()
 
@@ -123,4 +124,4 @@ function TestSelect:test_bad_inputs_raise_naming_the_argument()
   H.assert_raises({ "bad argument #2", "timeout" }, luds.select, {}, { timeout = "1" })
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -5,6 +5,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestServer = H.suite()
 
@@ -90,7 +91,7 @@ local EXAMPLE = H.ROOT .. "/examples/http_unix.lua"
 
 function TestHttpDrain:start(drain)
   self.path = self.dir .. "/http.sock"
-  self.server = H.start(self.dir, ("env HTTP_DRAIN_TIMEOUT=%s %s %s serve %s"):format(drain,
+  self.server = H.start(("env HTTP_DRAIN_TIMEOUT=%s %s %s serve %s"):format(drain,
     H.q(H.LUDS), H.q(EXAMPLE), H.q(self.path)))
   H.wait_socket(self.path)
 end
@@ -131,7 +132,7 @@ function TestHttpDrain:test_sigterm_drains_in_flight_requests()
     lu.assertEquals(busy:read_full(5), "hello")
     lu.assertEquals({ busy:read() }, { nil, "EOF", "EOF" })
     lu.assertEquals(H.wait_exit(self.server), 0)
-    lu.assertEquals(H.slurp(self.server.dir .. "/err"), "")
+    lu.assertEquals(self.server:stderr(), "")
   end, 20)
 end
 
@@ -152,4 +153,4 @@ function TestHttpDrain:test_drain_timeout_cancels_the_rest()
   end, 20)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

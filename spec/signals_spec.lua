@@ -6,6 +6,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestEverySignal = H.suite()
 
@@ -15,10 +16,10 @@ function TestEverySignal:test_unhandled_signals_clean_up()
   H.run(function()
     for _, sig in ipairs({ "HUP", "QUIT", "USR1", "USR2", "ALRM" }) do
       local path = ("%s/%s.sock"):format(self.dir, sig)
-      local p = H.start_echo(self.dir, path)
+      local p = H.start_echo(path)
       lu.assertEquals(H.stop(p, sig), 128 + NUMBERS[sig], sig)
       lu.assertFalse(H.exists(path), sig .. " left the socket file")
-      lu.assertEquals(H.slurp(p.dir .. "/err"), "", sig)
+      lu.assertEquals(p:stderr(), "", sig)
     end
   end, 30)
 end
@@ -26,12 +27,12 @@ end
 function TestEverySignal:test_winch_is_ignored()
   H.run(function()
     local path = self.dir .. "/w.sock"
-    local p = H.start_echo(self.dir, path)
+    local p = H.start_echo(path)
     os.execute("kill -WINCH " .. p.pid)
     local c <close> = assert(luds.dial("unix", path)) -- still serving
     lu.assertEquals(c:write("after winch"), 11)
     lu.assertEquals(c:read_full(11), "after winch")
-    lu.assertNil(H.slurp(p.dir .. "/rc"))
+    lu.assertNil(H.exited(p))
     lu.assertEquals(H.stop(p, "TERM"), 143)
   end)
 end
@@ -56,16 +57,16 @@ function TestEverySignal:test_handlers_get_every_signal()
   H.run(function()
     local script, path = self.dir .. "/h.lua", self.dir .. "/h.sock"
     H.spit(script, HANDLED)
-    local p = H.start(self.dir, ("%s %s %s"):format(H.q(H.LUDS), H.q(script), H.q(path)))
-    H.wait_for("the script", function() return H.slurp(p.dir .. "/out") == "ready\n" end)
+    local p = H.start(("%s %s %s"):format(H.q(H.LUDS), H.q(script), H.q(path)))
+    H.wait_for("the script", function() return p:stdout() == "ready\n" end)
     local want = "ready\n"
     for _, sig in ipairs({ "HUP", "QUIT", "USR1", "USR2", "WINCH", "ALRM", "INT" }) do
       os.execute(("kill -%s %d"):format(sig, p.pid))
       want = want .. sig .. "\n"
-      H.wait_for(sig .. "'s handler", function() return H.slurp(p.dir .. "/out") == want end)
+      H.wait_for(sig .. "'s handler", function() return p:stdout() == want end)
     end
     lu.assertEquals(H.stop(p, "TERM"), 0)
-    lu.assertEquals(H.slurp(p.dir .. "/out"), want .. "TERM\n")
+    lu.assertEquals(p:stdout(), want .. "TERM\n")
     lu.assertFalse(H.exists(path))
   end, 15)
 end
@@ -80,4 +81,4 @@ function TestEverySignal:test_bad_names()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -4,6 +4,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 local BIG = 8 * 1024 * 1024 -- far more than a unix socket buffers, so writes park
 
@@ -43,7 +44,7 @@ TestRead = H.suite()
 
 function TestRead:test_read_max_then_rest()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     lu.assertEquals(client:write("hello world"), 11)
     lu.assertEquals(client:write(""), 0)
     lu.assertEquals(server:read(5), "hello")
@@ -53,7 +54,7 @@ end
 
 function TestRead:test_read_at_end_of_stream()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:close()
     lu.assertEquals({ server:read() }, { nil, "EOF", "EOF" })
     lu.assertEquals({ server:read() }, { nil, "EOF", "EOF" })
@@ -62,7 +63,7 @@ end
 
 function TestRead:test_read_line()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:write("one\n\nthree\nlast")
     client:close_write()
     lu.assertEquals(server:read_line(), "one")
@@ -75,7 +76,7 @@ end
 
 function TestRead:test_read_line_across_writes()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:write("hel")
     local reader = luds.spawn(server.read_line, server)
     H.wait_parked(reader)
@@ -87,7 +88,7 @@ end
 
 function TestRead:test_read_line_longer_than_a_read()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local line = ("x"):rep(100000)
     local writer = luds.spawn(client.write, client, line .. "\ntail\n")
     lu.assertEquals(server:read_line(), line)
@@ -98,7 +99,7 @@ end
 
 function TestRead:test_read_full_waits_for_all()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:write("abc")
     local reader = luds.spawn(server.read_full, server, 8)
     H.wait_parked(reader)
@@ -110,7 +111,7 @@ end
 
 function TestRead:test_read_full_eof_keeps_partial()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:write("xy")
     client:close_write()
     H.assert_fails("EOF", nil, server:read_full(5))
@@ -121,7 +122,7 @@ end
 
 function TestRead:test_close_write_peer_sees_eof()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     lu.assertEquals(client:write("bye"), 3)
     lu.assertTrue(client:close_write())
     lu.assertEquals(server:read_full(3), "bye")
@@ -270,7 +271,7 @@ end
 
 function TestClosed:test_closed_conn()
   H.run(function()
-    local client = H.pair(self.dir)
+    local client = T.pair()
     lu.assertTrue(client:close())
     H.assert_fails("CLOSED", nil, client:close())
     H.assert_fails("CLOSED", nil, client:read())
@@ -283,7 +284,7 @@ end
 
 function TestClosed:test_close_wakes_blocked_reader()
   H.run(function()
-    local _, server = H.pair(self.dir)
+    local _, server = T.pair()
     local reader = luds.spawn(server.read, server)
     H.wait_parked(reader)
     server:close()
@@ -315,7 +316,7 @@ end
 
 function TestClosed:test_write_after_peer_closed_is_epipe()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     server:close()
     local chunk = ("z"):rep(65536)
     local results
@@ -333,7 +334,7 @@ end
 
 function TestClosed:test_peer_close_wakes_blocked_writer()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local writer = luds.spawn(client.write, client, ("w"):rep(BIG))
     H.wait_parked(writer)
     server:close()
@@ -348,7 +349,7 @@ TestDeadline = H.suite()
 
 function TestDeadline:test_read_deadline_then_usable()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local deadline = luds.now() + 0.05
     server:set_read_deadline(deadline)
     H.assert_fails("TIMEOUT", nil, server:read())
@@ -364,7 +365,7 @@ end
 
 function TestDeadline:test_read_full_timeout_keeps_partial()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:write("xy")
     server:set_deadline(luds.now() + 0.05)
     H.assert_fails("TIMEOUT", nil, server:read_full(5))
@@ -376,7 +377,7 @@ end
 
 function TestDeadline:test_read_line_deadline()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     client:write("no newline yet")
     server:set_deadline(luds.now() + 0.05)
     H.assert_fails("TIMEOUT", nil, server:read_line())
@@ -388,7 +389,7 @@ end
 
 function TestDeadline:test_write_deadline_reports_bytes_written()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local data = ("w"):rep(BIG)
     -- An op that starts after its deadline writes nothing: leave it time to start.
     client:set_write_deadline(luds.now() + 0.2)
@@ -512,7 +513,7 @@ end
 
 function TestLifecycle:test_second_reader_is_busy()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local reader = luds.spawn(server.read, server)
     H.wait_parked(reader)
     H.assert_fails("BUSY", nil, server:read())
@@ -524,7 +525,7 @@ end
 
 function TestLifecycle:test_second_writer_is_busy()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local writer = luds.spawn(client.write, client, ("w"):rep(BIG))
     H.wait_parked(writer)
     H.assert_fails("BUSY", nil, client:write("y"))
@@ -533,4 +534,4 @@ function TestLifecycle:test_second_writer_is_busy()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

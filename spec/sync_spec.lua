@@ -4,6 +4,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestEvent = H.suite()
 
@@ -167,4 +168,4 @@ function TestSemaphore:test_bad_inputs()
   H.assert_raises({ "bad argument #1", "semaphore", "integer" }, luds.semaphore, 0.5)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

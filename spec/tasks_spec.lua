@@ -3,6 +3,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 TestTasks = H.suite()
 
@@ -44,7 +45,7 @@ end
 
 function TestTasks:test_cancel_task_blocked_in_read_runs_close()
   H.run(function()
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     local closed = false
     local t = luds.spawn(function()
       local c <close> = server
@@ -151,7 +152,7 @@ function TestTasks:test_yielding_task_does_not_starve_io()
         coroutine.yield()
       end
     end)
-    local client, server = H.pair(self.dir)
+    local client, server = T.pair()
     for i = 1, 20 do
       lu.assertEquals(client:write("ping" .. i), #("ping" .. i))
       lu.assertEquals(server:read(), "ping" .. i)
@@ -181,7 +182,7 @@ TestSignals = H.suite()
 
 local function assert_signal_stops_server(dir, sig, status)
   local path = dir .. "/echo.sock"
-  local p = H.start_echo(dir, path)
+  local p = H.start_echo(path)
   lu.assertEquals(H.stop(p, sig), status)
   lu.assertFalse(H.exists(path))
 end
@@ -215,8 +216,8 @@ io.stdout:write("served\n")
 local function start_graceful(dir)
   local script, path = dir .. "/graceful.lua", dir .. "/g.sock"
   H.spit(script, GRACEFUL)
-  local p = H.start(dir, ("%s %s %s"):format(H.q(H.LUDS), H.q(script), H.q(path)))
-  H.wait_for("the server", function() return H.slurp(p.dir .. "/out") == "ready\n" end)
+  local p = H.start(("%s %s %s"):format(H.q(H.LUDS), H.q(script), H.q(path)))
+  H.wait_for("the server", function() return p:stdout() == "ready\n" end)
   return p, path
 end
 
@@ -224,7 +225,7 @@ function TestSignals:test_script_handler_replaces_the_default()
   H.run(function()
     local p, path = start_graceful(self.dir)
     lu.assertEquals(H.stop(p, "TERM"), 0)
-    lu.assertEquals(H.slurp(p.dir .. "/out"), "ready\ngot TERM\nserved\n")
+    lu.assertEquals(p:stdout(), "ready\ngot TERM\nserved\n")
     lu.assertFalse(H.exists(path))
   end)
 end
@@ -233,7 +234,7 @@ function TestSignals:test_nil_handler_restores_the_default()
   H.run(function()
     local p, path = start_graceful(self.dir)
     lu.assertEquals(H.stop(p, "INT"), 130)
-    lu.assertEquals(H.slurp(p.dir .. "/out"), "ready\n")
+    lu.assertEquals(p:stdout(), "ready\n")
     lu.assertFalse(H.exists(path))
   end)
 end
@@ -566,12 +567,12 @@ end
 
 local function assert_sigterm_ends_sleeper(dir, script)
   H.spit(dir .. "/sleeper.lua", script)
-  local p = H.start(dir, ("%s %s %s"):format(H.q(H.LUDS), H.q(dir .. "/sleeper.lua"), H.q(dir .. "/pid")))
+  local p = H.start(("%s %s %s"):format(H.q(H.LUDS), H.q(dir .. "/sleeper.lua"), H.q(dir .. "/pid")))
   local pid, guard <close> = sleeper(p, dir .. "/pid")
   assert_default_signals(pid)
   os.execute("kill -TERM " .. pid)
   lu.assertEquals(H.wait_exit(p), 0)
-  lu.assertEquals(H.slurp(p.dir .. "/out"), "nil\tsignal\t15\n")
+  lu.assertEquals(p:stdout(), "nil\tsignal\t15\n")
 end
 
 function TestChildSignals:test_popen_child_gets_default_signals()
@@ -594,6 +595,8 @@ end
 TestErrorsAndTaskList = H.suite()
 
 function TestErrorsAndTaskList:test_on_error_gets_each_failure()
+  local runner = luds.on_error(nil) -- luds.test's, back when this test ends
+  T.cleanup(function() luds.on_error(runner) end)
   H.run(function()
     local got = {}
     lu.assertNil(luds.on_error(function(t, msg, err) got[#got + 1] = { t, msg, err } end))
@@ -651,4 +654,4 @@ function TestErrorsAndTaskList:test_tasks_lists_the_live_ones()
   end)
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -7,6 +7,7 @@ package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.pat
 local lu = require "luaunit"
 local luds = require "luds"
 local H = require "helper"
+local T = require "luds.test"
 
 -- The start of every server script: its socket path is arg[1].
 local PRELUDE = [[
@@ -42,7 +43,7 @@ end
 
 local function start(dir, text, env)
   local script, sock = write_script(dir, text), dir .. "/s.sock"
-  local p = H.start(dir, ("env %s %s %s %s"):format(env or "", H.q(H.LUDS), H.q(script), H.q(sock)))
+  local p = H.start(("env %s %s %s %s"):format(env or "", H.q(H.LUDS), H.q(script), H.q(sock)))
   p.sock = sock
   return p
 end
@@ -114,9 +115,10 @@ local function lines(text, pattern)
   return t
 end
 
-local function err_of(p) return H.slurp(p.dir .. "/err") or "" end
+local function err_of(p) return p:stderr() or "" end
 
 TestWorkers = H.suite()
+TestWorkers.timeout = 120 -- luds.test's bound per test; H.run bounds each body below it
 
 function TestWorkers:test_worker_is_nil_outside_a_worker()
   lu.assertNil(luds.worker())
@@ -146,7 +148,7 @@ end
 -- process has; the supervisor holds them plus one pidfd per worker.
 function TestWorkers:test_fd_counts_are_exact()
   H.run(function()
-    local base = H.start(self.dir, ("%s -e %s"):format(H.q(H.LUDS),
+    local base = H.start(("%s -e %s"):format(H.q(H.LUDS),
       H.q('require("luds").sleep(30)')))
     local b = H.settled("a plain luds's fds", function() return H.fd_count(base.pid) end)
     H.stop(base, "KILL")
@@ -159,7 +161,7 @@ end, serve = function(c) if c:read_line() then reply(c, "v1") end end }
 ]])
     local pids = all_workers(p.sock, 2)
     local port = H.wait_for("the tcp address", function()
-      return (H.slurp(p.dir .. "/out") or ""):match("127%.0%.0%.1:(%d+)")
+      return (p:stdout() or ""):match("127%.0%.0%.1:(%d+)")
     end)
     local c = assert(luds.dial("tcp", "127.0.0.1:" .. port)) -- the tcp listener is shared too
     assert(c:write("hi\n"))
@@ -403,7 +405,7 @@ function TestWorkers:test_socket_file_removed_exactly_once()
     local trace = self.dir .. "/trace"
     local script, sock = write_script(self.dir, serving("v1", 2)), self.dir .. "/s.sock"
     -- (LeakSanitizer cannot run under ptrace: an ASan build leaves it out here)
-    local p = H.start(self.dir, ("env ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=unlink,unlinkat -o %s %s %s %s")
+    local p = H.start(("env ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=unlink,unlinkat -o %s %s %s %s")
       :format(H.q(trace), H.q(H.LUDS), H.q(script), H.q(sock)))
     local pids = all_workers(sock, 2)
     local sup = ask_ok(sock).supervisor
@@ -463,7 +465,7 @@ luds.workers{ n = 2, listen = function() return (luds.listeners_from_env()) end,
   serve = function(c) if c:read_line() then reply(c, "activated") end end }
 ]])
     local sock = self.dir .. "/s.sock"
-    local p = H.start(self.dir, ("systemd-socket-activate -l %s --fdname=echo %s %s")
+    local p = H.start(("systemd-socket-activate -l %s --fdname=echo %s %s")
       :format(H.q(sock), H.q(H.LUDS), H.q(script)))
     local pids = all_workers(sock, 2)
     local a = ask_ok(sock)
@@ -487,7 +489,7 @@ end)
     local script2 = self.dir .. "/stock.lua"
     H.spit(script2, 'local luds = require "luds"\n' .. H.slurp(script))
     local sock = self.dir .. "/s.sock"
-    local p = H.start(self.dir, ("env LUA_CPATH=%s lua5.4 %s %s"):format(
+    local p = H.start(("env LUA_CPATH=%s lua5.4 %s %s"):format(
       H.q(H.ROOT .. "/build/?.so;;"), H.q(script2), H.q(sock)))
     local pids = all_workers(sock, 2)
     lu.assertEquals(ask_ok(sock).version, "stock")
@@ -546,4 +548,4 @@ function TestMisuse:test_bad_env_and_stdin_raise()
   end
 end
 
-luds.exit(lu.LuaUnit.run())
+luds.exit(T.run())

@@ -119,6 +119,228 @@ function T.assert_raises(text, f, ...)
   return err
 end
 
+-- Child processes (T.start). Each child's stdout and stderr are read by a
+-- task of their own as the data comes, so a child filling one pipe while the
+-- test reads the other (or nothing) never stalls; the child is stopped and
+-- reaped when the test ends.
+local START_OPTIONS = { "cwd", "env", "grace", "lua", "luds", "ready", "ready_path",
+  "ready_timeout", "stdin" }
+local start_accepted = {}
+for _, k in ipairs(START_OPTIONS) do start_accepted[k] = true end
+
+T.GRACE = 5 -- seconds a child has between TERM and KILL in stop()
+T.READY_TIMEOUT = 10 -- seconds T.start waits for opts.ready / opts.ready_path
+
+local CHUNK = 64 * 1024
+
+local function start_error(n, why) error(("bad argument #%d to 'start' (%s)"):format(n, why), 3) end
+
+local function check_start(what, opts)
+  if type(what) == "string" then what = { what } end
+  if type(what) ~= "table" or type(what[1]) ~= "string" then
+    start_error(1, "argv list or script path expected")
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then start_error(2, "table expected, got " .. type(opts)) end
+  for k in next, opts do
+    if not start_accepted[k] then
+      start_error(2, ("unknown option '%s'; accepted: %s"):format(tostring(k),
+        table.concat(START_OPTIONS, ", ")))
+    end
+  end
+  for _, k in ipairs({ "grace", "ready_timeout" }) do
+    local v = opts[k]
+    if v ~= nil and (type(v) ~= "number" or not (v > 0)) then
+      start_error(2, ("option '%s' must be a positive number of seconds"):format(k))
+    end
+  end
+  for _, k in ipairs({ "ready", "ready_path", "luds" }) do
+    if opts[k] ~= nil and type(opts[k]) ~= "string" then
+      start_error(2, ("option '%s' must be a string"):format(k))
+    end
+  end
+  return what, opts
+end
+
+-- Whether this process has the loadable module luds.so mapped: luds runs
+-- inside another interpreter (a stock lua5.4), not in its own binary.
+local function in_foreign_interpreter()
+  local f = io.open("/proc/self/maps")
+  if not f then return true end
+  local found = false
+  for line in f:lines() do found = found or line:find("/luds%.so$") ~= nil end
+  f:close()
+  return found
+end
+
+-- The luds binary that runs scripts: opts.luds, else this process's own
+-- binary when the luds runtime is linked into it (`luds test`), else `luds`
+-- from PATH (a stock lua5.4 with luds.so).
+local own_binary
+local function luds_binary(opts)
+  if opts.luds then return opts.luds end
+  if own_binary == nil then
+    own_binary = false
+    if not in_foreign_interpreter() then
+      local f = assert(io.open("/proc/self/stat"))
+      local pid = f:read("a"):match("^(%d+)")
+      f:close()
+      own_binary = sh("readlink /proc/" .. pid .. "/exe"):match("^(.-)\n$") or false
+    end
+  end
+  return own_binary or "luds"
+end
+
+-- The argv to exec: a script (argv[1] ends in .lua, or opts.lua) runs on
+-- luds; a script file that is not there (seen from here: not relative to
+-- another cwd) is ENOENT.
+local function exec_argv(what, opts)
+  local script = opts.lua
+  if script == nil then script = what[1]:match("%.lua$") ~= nil end
+  if not script then return { table.unpack(what) } end
+  local name = what[1]
+  local f = name:sub(1, 1) ~= "-" and (opts.cwd == nil or name:sub(1, 1) == "/") and io.open(name)
+  if f then f:close() elseif f == nil then
+    return nil, ("start %s: no such file or directory"):format(what[1]), "ENOENT"
+  end
+  return { luds_binary(opts), table.unpack(what) }
+end
+
+-- Appends what conn gives to own and all until it ends or is closed.
+local function capture(conn, own, all)
+  while true do
+    local data = conn:read(CHUNK)
+    if not data then return end
+    own[#own + 1] = data
+    all[#all + 1] = data
+  end
+end
+
+local Child = {}
+-- A child's own state: { grace, out, err, all (the parts read), readers, pipes }.
+local state = setmetatable({}, { __mode = "k" })
+
+-- Waits, until deadline, for the readers to see the end of both streams.
+local function drain(child, deadline)
+  for _, t in ipairs(state[child].readers) do t:wait(math.max(0, deadline - luds.now())) end
+end
+
+-- child:output() -> stdout and stderr so far, interleaved as they came.
+function Child.output(child) return table.concat(state[child].all) end
+-- child:stdout() / child:stderr() -> what the child wrote there so far.
+function Child.stdout(child) return table.concat(state[child].out) end
+function Child.stderr(child) return table.concat(state[child].err) end
+
+-- child:wait([timeout]) -> what process:wait gives; once the child ended,
+-- its output is read to the end (for at most grace seconds more: a
+-- grandchild may hold the pipes).
+function Child.wait(child, timeout)
+  local r = table.pack(child.process:wait(timeout))
+  if r[3] ~= "TIMEOUT" then drain(child, luds.now() + state[child].grace) end
+  return table.unpack(r, 1, r.n)
+end
+
+-- child:kill([sig]) -> process:kill(sig): TERM by default.
+function Child.kill(child, sig) return child.process:kill(sig) end
+
+-- child:stop([grace]) -> child:wait()'s result: TERM, KILL if it is still
+-- running grace seconds later, reaped, its output read, its pipes closed.
+function Child.stop(child, grace)
+  local s = state[child]
+  grace = grace or s.grace
+  local p = child.process
+  local r = table.pack(p:wait(0))
+  if r[3] == "TIMEOUT" then
+    p:kill("TERM")
+    r = table.pack(p:wait(grace))
+    if r[3] == "TIMEOUT" then
+      p:kill("KILL")
+      r = table.pack(p:wait(grace))
+    end
+  end
+  drain(child, luds.now() + grace)
+  for _, conn in ipairs(s.pipes) do conn:close() end
+  return table.unpack(r, 1, r.n)
+end
+
+local function describe(child) return ("%s (pid %d)"):format(table.concat(child.argv, " "), child.pid) end
+
+-- Whether something is at path: a socket file only once a socket listens
+-- there (stream, seqpacket) or is bound there (datagram), as /proc/net/unix
+-- shows (the file appears at bind, before listen).
+local function bound(path)
+  local st = luds.stat(path)
+  if not st then return false end
+  if st.type ~= "socket" then return true end
+  local f = io.open("/proc/net/unix")
+  if not f then return true end
+  local found = false
+  for line in f:lines() do
+    local flags, kind, at = line:match("^%x+: %x+ %x+ (%x+) (%x+) %x+ +%d+ (.*)$")
+    if at == path and (kind == "0002" or tonumber(flags, 16) & 0x10000 ~= 0) then found = true end
+  end
+  f:close()
+  return found
+end
+
+local function is_ready(child, opts)
+  if opts.ready and not child:output():find(opts.ready) then return false end
+  return not opts.ready_path or bound(opts.ready_path)
+end
+
+local function waiting_for(opts)
+  local w = {}
+  if opts.ready then w[#w + 1] = ("output matching %q"):format(opts.ready) end
+  if opts.ready_path then w[#w + 1] = ("a file at %s"):format(opts.ready_path) end
+  return table.concat(w, " and ")
+end
+
+-- Polls every 10 ms until child is ready; fails the test (after stopping
+-- the child) when it ends first or the time runs out.
+local function await_ready(child, opts)
+  local limit = opts.ready_timeout or T.READY_TIMEOUT
+  local deadline = luds.now() + limit
+  while not is_ready(child, opts) do
+    local status, msg, code = child.process:wait(0)
+    local why
+    if code ~= "TIMEOUT" then
+      drain(child, luds.now() + state[child].grace)
+      why = "ended (" .. (status and "exit status " .. status or msg) .. ")"
+    elseif luds.now() >= deadline then
+      child:stop()
+      why = ("was not ready after %g s"):format(limit)
+    end
+    if why then
+      lu().fail(("%s %s waiting for %s; its output:\n%s"):format(describe(child), why,
+        waiting_for(opts), child:output()))
+    end
+    luds.sleep(0.01)
+  end
+end
+
+-- T.start(argv [, opts]) -> a child | nil, msg, code (luds.exec's failures).
+function T.start(argv, opts)
+  local what
+  what, opts = check_start(argv, opts)
+  local msg, code
+  argv, msg, code = exec_argv(what, opts)
+  if not argv then return nil, msg, code end
+  local p
+  p, msg, code = luds.exec(argv, { cwd = opts.cwd, env = opts.env, stdin = opts.stdin or "null",
+    stdout = "pipe", stderr = "pipe" })
+  if not p then return nil, msg, code end
+  local child = { pid = p.pid, argv = argv, process = p, stdin = p.stdin }
+  for k, f in pairs(Child) do child[k] = f end
+  local s = { grace = opts.grace or T.GRACE, out = {}, err = {}, all = {},
+    pipes = { p.stdout, p.stderr, p.stdin } }
+  s.readers = { luds.spawn(capture, p.stdout, s.out, s.all),
+    luds.spawn(capture, p.stderr, s.err, s.all) }
+  state[child] = s
+  T.cleanup(function() child:stop() end)
+  if opts.ready or opts.ready_path then await_ready(child, opts) end
+  return child
+end
+
 -- Runs the cleanups of s, last first; returns the errors they raised.
 local function run_cleanups(s)
   local errors = {}
