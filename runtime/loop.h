@@ -94,7 +94,7 @@ double loop_next_timeout(const loop *lp);
 
 /* How long a loop whose last wait was short polls before it sleeps, in
  * microseconds (0: never, the default: measured here it cost more than it saved, see README). */
-#define LOOP_SPIN_DEFAULT 0
+#define LOOP_SPIN_DEFAULT 50
 #define LOOP_SPIN_MAX 1000
 void loop_set_spin(loop *lp, int us);
 

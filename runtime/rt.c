@@ -1,6 +1,7 @@
 /* The runtime object behind one lua_State: its creation and finalizer,
  * the closers run at shutdown, the signals it turns into tasks or exits
  * (and luds.on_signal), the fds its sockets own and the scratch buffer. */
+#include <errno.h>
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,19 @@ static int rt_gc(lua_State *L) {
   return 0;
 }
 
+/* LUDS_SPIN_US: an integer from 0 to 1000 sets the spin; anything else is
+ * ignored, leaving the default. */
+static void spin_from_env(loop *lp) {
+  const char *v = getenv("LUDS_SPIN_US");
+  char *end;
+  if (!v || !*v)
+    return;
+  errno = 0;
+  long us = strtol(v, &end, 10);
+  if (!errno && !*end && us >= 0 && us <= LOOP_SPIN_MAX)
+    loop_set_spin(lp, (int)us);
+}
+
 runtime *rt_find(lua_State *L) {
   runtime *rt = NULL;
   if (lua_getfield(L, LUA_REGISTRYINDEX, RT_KEY) == LUA_TUSERDATA)
@@ -164,9 +178,7 @@ runtime *rt_get(lua_State *L) {
   for (int i = 0; i < LOOP_NSIG; i++)
     rt->on_sig[i] = LUA_NOREF;
   rt->on_error = LUA_NOREF;
-  const char *spin = getenv("LUDS_SPIN_US");
-  if (spin && *spin)
-    loop_set_spin(&rt->lp, atoi(spin));
+  spin_from_env(&rt->lp);
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   rt->L = lua_tothread(L, -1);
   lua_pop(L, 1);

@@ -846,7 +846,7 @@ function luds.spawn(fn, ...) end
 function luds.sleep(seconds) end
 
 ---How long the loop polls before it sleeps while recent waits were short, in microseconds (0 to
----1000; 0, the default: never); returns the setting before. LUDS_SPIN_US sets it at start.
+---1000; 50 by default; 0: never); returns the setting before. LUDS_SPIN_US sets it at start.
 ---@param microseconds? integer
 ---@return integer before
 function luds.spin(microseconds) end
