@@ -160,6 +160,12 @@ int lsock_optflag(lua_State *L, int opts, const char *key);
 void lsock_class(lua_State *L, const char *mt, const char *kind, const luaL_Reg *m);
 /* Adds listen, dial, ... to the luds table on top of the stack. */
 void lsock_register(lua_State *L, runtime *rt);
+/* ldial.c: ln:accept, and luds.listen and luds.dial (upvalue: the runtime). */
+int ldial_accept(lua_State *L);
+extern const luaL_Reg ldial_funcs[];
+/* Out of fds (err is -EMFILE or -ENFILE), collects the garbage, which may
+ * hold sockets nobody closed, and says whether trying again is worth it. */
+int lsock_collected(lua_State *L, int err);
 void lpacket_register(lua_State *L, runtime *rt);
 /* Creates the stream conn class (lstream.c). */
 void lstream_register(lua_State *L);
