@@ -80,7 +80,7 @@ lsock *lsock_test(lua_State *L, int i);
  * upvalue 1 (lsock_class sets it); raises otherwise. */
 lsock *lsock_self(lua_State *L);
 /* The socket of class cls at index 1 of a method, or raises: the hot
- * methods' check, with no metatable fetch or comparison. Only this module
+ * methods' check, with no metatable fetch or comparison. Only luds's C code
  * knows lsock_tag's address, so no other userdata of this size holds it. */
 extern const char lsock_tag;
 lsock *lsock_self_fail(lua_State *L, int cls);
