@@ -82,7 +82,14 @@ $(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libluds.a
 # C tests of the OS layer and of the embedding API (run by spec/run.lua).
 C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test $(BUILD)/tests/proxyproto_test \
   $(BUILD)/tests/workpool_test
-tests: $(C_TESTS)
+# What specs run programs under (not tests themselves): no_pidfd, a kernel
+# without pidfd_open for nopidfd_spec.
+SPEC_TOOLS := $(BUILD)/tests/no_pidfd
+tests: $(C_TESTS) $(SPEC_TOOLS)
+
+$(BUILD)/tests/no_pidfd: spec/c/no_pidfd.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ -o $@
 
 $(BUILD)/tests/fsperm_test: spec/c/fsperm_test.c runtime/fsperm.c
 	@mkdir -p $(dir $@)

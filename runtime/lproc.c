@@ -2,7 +2,10 @@
  * for (pipes become stream conns), p:wait, p:kill; luds.environ. From its
  * spawn until it is reaped, every child's pidfd is watched by the loop,
  * whether or not its object lives or anyone waits: a child is reaped as
- * soon as it ends, so none stays a zombie while the runtime runs. */
+ * soon as it ends, so none stays a zombie while the runtime runs. Where
+ * the kernel has no pidfd (before Linux 5.3, or under valgrind) a timer
+ * polls for the child's end instead, every 1 ms at first, backing off to
+ * POLL_MAX seconds. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <limits.h>
@@ -17,6 +20,8 @@
 
 #define PROC_MT "luds.process"
 #define REAPER_KEY "luds.reaper"
+#define POLL_FIRST 0.001
+#define POLL_MAX 0.05
 
 extern char **environ;
 
@@ -42,6 +47,9 @@ typedef struct reaper {
 
 struct child {
   loop_io io; /* first: on_pidfd finds the record with a cast; fd -1 once reaped */
+  loop_timer poll; /* without a pidfd: polls for the end (POLL_FIRST...) */
+  double every;    /* the poll's interval now */
+  int by_timer;    /* 1: the kernel gave no pidfd, the timer watches it */
   reaper *rp;
   int pid, done, err; /* done: reaped (err: it could not be, e.g. -ECHILD) */
   proc_status st;
@@ -74,19 +82,31 @@ static void unlink_child(child **head, child *c) {
   c->prev = c->next = NULL;
 }
 
+/* The child's handle for proc.c: its pid and its pidfd (-1: none). */
+static proc_child handle(const child *c) { return (proc_child){c->pid, c->io.fd}; }
+
+static int watched(const child *c) { return c->io.fd >= 0 || c->poll.slot != 0; }
+
 static void recount(child *c) {
-  int bg = c->io.fd >= 0 && !c->waiters;
-  c->rp->rt->background += bg - c->background;
+  int bg = watched(c) && !c->waiters;
+  runtime *rt = c->rp->rt;
+  *(c->by_timer ? &rt->background_timers : &rt->background) += bg - c->background;
   c->background = bg;
 }
 
-static void drop_pidfd(child *c) {
+/* The child is no longer watched: its pidfd closed, or its poll stopped. */
+static void unwatch(child *c) {
   runtime *rt = c->rp->rt;
+  if (c->io.fd >= 0) {
+    if (!rt->closed)
+      loop_forget(&rt->lp, &c->io);
+    rt_own(rt, c->io.fd, 0);
+    proc_close(c->io.fd);
+    c->io.fd = -1;
+  }
   if (!rt->closed)
-    loop_forget(&rt->lp, &c->io);
-  rt_own(rt, c->io.fd, 0);
-  proc_close(c->io.fd);
-  c->io.fd = -1;
+    loop_timer_stop(&rt->lp, &c->poll);
+  c->poll.slot = 0;
   recount(c);
 }
 
@@ -95,7 +115,7 @@ static void drop_pidfd(child *c) {
 static void reaped(child *c, int err) {
   c->done = 1;
   c->err = err;
-  drop_pidfd(c);
+  unwatch(c);
   while (c->waiters)
     task_wake(c->waiters->t, WAKE_READY); /* the hook unlinks it */
   if (!c->owner) {
@@ -105,13 +125,27 @@ static void reaped(child *c, int err) {
   }
 }
 
-static unsigned on_pidfd(loop_io *io, unsigned events) {
-  child *c = (child *)io;
-  (void)events;
-  int r = proc_reap(io->fd, &c->st);
+static void check_end(child *c) {
+  proc_child h = handle(c);
+  int r = proc_reap(&h, &c->st);
   if (r != 0)
     reaped(c, r < 0 ? r : 0);
+}
+
+static unsigned on_pidfd(loop_io *io, unsigned events) {
+  (void)events;
+  check_end((child *)io);
   return 0;
+}
+
+/* Runs inside timer dispatch, as on_pidfd in event dispatch. */
+static void on_poll(loop_timer *t) {
+  child *c = (child *)((char *)t - offsetof(child, poll));
+  check_end(c);
+  if (c->done)
+    return;
+  c->every = c->every * 2 < POLL_MAX ? c->every * 2 : POLL_MAX;
+  loop_timer_start(&c->rp->rt->lp, &c->poll, loop_now() + c->every);
 }
 
 static void sweep(reaper *rp) {
@@ -230,7 +264,8 @@ static int p_kill(lua_State *L) {
   lua_settop(L, 1);
   if (!p->c || p->c->done)
     return fail(L, "kill", p->c ? LERR_PROCESS_DONE : LERR_CLOSED);
-  int r = proc_signal(p->c->io.fd, sig);
+  proc_child h = handle(p->c);
+  int r = proc_signal(&h, sig);
   if (r < 0)
     return fail(L, "kill", r == -ESRCH ? LERR_PROCESS_DONE : r);
   lua_pushboolean(L, 1);
@@ -336,7 +371,7 @@ static int child_fds(plan *pl, int *fds) {
   return 0;
 }
 
-static int spawn(reaper *rp, plan *pl, int *pid, int *pidfd, int *stage) {
+static int spawn(reaper *rp, plan *pl, proc_child *h, int *stage) {
   int fds[PROC_MAX_FDS], dirfd = -1, r = 0;
   for (int i = 0; i < 3; i++)
     fds[i] = -1;
@@ -346,7 +381,7 @@ static int spawn(reaper *rp, plan *pl, int *pid, int *pidfd, int *stage) {
   *stage = 1;
   if ((r = open_pipes(pl, fds)) == 0 && (r = child_fds(pl, fds)) == 0) {
     proc_spec sp = {pl->argv, pl->envp, dirfd, pl->nfds, fds, &rp->dfl};
-    r = proc_spawn(&sp, pid, pidfd);
+    r = proc_spawn(&sp, h);
   }
   for (int i = 0; i < 3; i++)
     if (pl->how[i] == IO_PIPE && fds[i] >= 0)
@@ -356,19 +391,33 @@ static int spawn(reaper *rp, plan *pl, int *pid, int *pidfd, int *stage) {
   return r;
 }
 
+/* Watches child h by its pidfd, or else by a timer. */
+static int watch(reaper *rp, child *c, proc_child *h) {
+  loop *lp = &rp->rt->lp;
+  *c = (child){.io = {.fd = h->pidfd, .fn = on_pidfd}, .poll = {.fn = on_poll},
+               .every = POLL_FIRST, .by_timer = h->pidfd < 0, .rp = rp, .pid = h->pid};
+  if (!c->by_timer)
+    return loop_arm(lp, &c->io, LOOP_IN);
+  int r = loop_timer_reserve(lp, lp->ntimers + 1);
+  if (r == 0)
+    loop_timer_start(lp, &c->poll, loop_now() + c->every);
+  return r;
+}
+
 /* The child is ours from here on: watched until reaped, in rp->live. */
-static int adopt(reaper *rp, child *c, lproc *p, int pid, int pidfd) {
-  *c = (child){.io = {.fd = pidfd, .fn = on_pidfd}, .rp = rp, .pid = pid, .owner = p};
-  int r = loop_arm(&rp->rt->lp, &c->io, LOOP_IN);
+static int adopt(reaper *rp, child *c, lproc *p, proc_child *h) {
+  int r = watch(rp, c, h);
   if (r < 0) {
-    proc_abandon(pidfd);
+    proc_abandon(h);
     return r;
   }
-  rt_own(rp->rt, pidfd, 1);
+  if (h->pidfd >= 0)
+    rt_own(rp->rt, h->pidfd, 1);
+  c->owner = p;
   link_child(&rp->live, c);
   recount(c);
   p->c = c;
-  p->pid = pid;
+  p->pid = h->pid;
   return 0;
 }
 
@@ -405,9 +454,10 @@ static int l_exec(lua_State *L) {
   sweep(rp);
   lproc *p = new_proc(L, rp, &pl);
   child *c = malloc(sizeof *c);
-  int pid, pidfd, stage = 1;
-  int r = c ? spawn(rp, &pl, &pid, &pidfd, &stage) : -ENOMEM;
-  if (r == 0 && (r = adopt(rp, c, p, pid, pidfd)) == 0)
+  proc_child h;
+  int stage = 1;
+  int r = c ? spawn(rp, &pl, &h, &stage) : -ENOMEM;
+  if (r == 0 && (r = adopt(rp, c, p, &h)) == 0)
     return 1;
   free(c);
   close_pipes(&pl);
@@ -445,9 +495,10 @@ static int reaper_gc(lua_State *L) {
       c->owner->c = NULL;
     for (waiter *w = c->waiters; w; w = w->next)
       w->c = NULL, w->t->hook = NULL;
-    if (c->io.fd >= 0) {
-      proc_reap(c->io.fd, &c->st);
-      drop_pidfd(c);
+    if (watched(c)) {
+      proc_child h = handle(c);
+      proc_reap(&h, &c->st);
+      unwatch(c);
     }
     free(c);
   }

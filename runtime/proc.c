@@ -1,7 +1,10 @@
 /* Child processes: posix_spawn (glibc starts the child with
  * clone(CLONE_VM|CLONE_VFORK) and reports an exec failure synchronously,
  * reaping that child itself), then a pidfd, the one handle by which the
- * child is waited for and signalled: no SIGCHLD handler, no pid races. */
+ * child is waited for and signalled: no SIGCHLD handler, no pid races.
+ * Where the kernel has no pidfd_open (before Linux 5.3, or under valgrind)
+ * the pid itself does: it stays this child's until we reap it, and only we
+ * do (by pid, never waitpid(-1)). */
 #include "proc.h"
 
 #include <errno.h>
@@ -55,12 +58,12 @@ static int set_signals(posix_spawnattr_t *at, const sigset_t *dfl) {
   return -r;
 }
 
-/* Without a pidfd the child could not be waited for without blocking:
- * it is killed and reaped at once (its pid cannot be reused meanwhile,
- * since it is not reaped yet). */
+/* The child's pidfd, or -1 where the kernel has none (ENOSYS). Out of
+ * descriptors the child could not be watched: it is killed and reaped at
+ * once (its pid cannot be reused meanwhile, since it is not reaped yet). */
 static int watch(int pid, int *pidfd) {
   int fd = pidfd_open(pid, 0);
-  if (fd >= 0) {
+  if (fd >= 0 || errno == ENOSYS) {
     *pidfd = fd;
     return 0;
   }
@@ -72,7 +75,7 @@ static int watch(int pid, int *pidfd) {
 }
 
 static int start(const proc_spec *sp, posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
-                 int *pid, int *pidfd) {
+                 proc_child *c) {
   int tmp[PROC_MAX_FDS];
   for (int i = 0; i < sp->nfds; i++)
     tmp[i] = -1;
@@ -86,12 +89,12 @@ static int start(const proc_spec *sp, posix_spawn_file_actions_t *fa, posix_spaw
   for (int i = 0; i < sp->nfds; i++)
     if (tmp[i] >= 0)
       close(tmp[i]);
-  if (r == 0 && (r = watch(child, pidfd)) == 0)
-    *pid = child;
+  if (r == 0 && (r = watch(child, &c->pidfd)) == 0)
+    c->pid = child;
   return r;
 }
 
-int proc_spawn(const proc_spec *sp, int *pid, int *pidfd) {
+int proc_spawn(const proc_spec *sp, proc_child *c) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   if (sp->nfds < 3 || sp->nfds > PROC_MAX_FDS)
@@ -103,21 +106,28 @@ int proc_spawn(const proc_spec *sp, int *pid, int *pidfd) {
     posix_spawn_file_actions_destroy(&fa);
     return -r;
   }
-  r = start(sp, &fa, &at, pid, pidfd);
+  r = start(sp, &fa, &at, c);
   posix_spawnattr_destroy(&at);
   posix_spawn_file_actions_destroy(&fa);
   return r;
 }
 
-int proc_reap(int pidfd, proc_status *st) {
-  siginfo_t si;
+/* waitid for c: by its pidfd, or by its pid where it has none. */
+static int wait_child(const proc_child *c, siginfo_t *si, int options) {
   int r;
-  memset(&si, 0, sizeof si);
   do
-    r = waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG);
+    r = c->pidfd >= 0 ? waitid(P_PIDFD, (id_t)c->pidfd, si, options)
+                      : waitid(P_PID, (id_t)c->pid, si, options);
   while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : 0;
+}
+
+int proc_reap(const proc_child *c, proc_status *st) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int r = wait_child(c, &si, WEXITED | WNOHANG);
   if (r < 0)
-    return -errno;
+    return r;
   if (si.si_pid == 0)
     return 0;
   st->signaled = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
@@ -125,16 +135,18 @@ int proc_reap(int pidfd, proc_status *st) {
   return 1;
 }
 
-void proc_abandon(int pidfd) {
+void proc_abandon(proc_child *c) {
   siginfo_t si;
-  pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
-  while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 && errno == EINTR)
-    ;
-  close(pidfd);
+  proc_signal(c, SIGKILL);
+  wait_child(c, &si, WEXITED);
+  if (c->pidfd >= 0)
+    close(c->pidfd);
+  c->pidfd = -1;
 }
 
-int proc_signal(int pidfd, int sig) {
-  return pidfd_send_signal(pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+int proc_signal(const proc_child *c, int sig) {
+  int r = c->pidfd >= 0 ? pidfd_send_signal(c->pidfd, sig, NULL, 0) : kill(c->pid, sig);
+  return r < 0 ? -errno : 0;
 }
 
 int proc_open_dir(const char *path) {

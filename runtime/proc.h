@@ -26,20 +26,27 @@ typedef struct proc_status {
   int code;
 } proc_status;
 
+/* A child: its pid and its pidfd (CLOEXEC), or -1 where the kernel has no
+ * pidfd_open; then the pid, which stays this child's until it is reaped,
+ * is its handle, and its end must be polled for (proc_reap). */
+typedef struct proc_child {
+  int pid, pidfd;
+} proc_child;
+
 /* Starts sp->argv[0] with an empty signal mask. Child fd i is sp->fds[i]
  * for i < nfds, and no other descriptor reaches it (the rest are closed
- * before exec, whether CLOEXEC or not). On success *pid and *pidfd (CLOEXEC)
- * are set and the caller must reap the child (proc_reap) once the pidfd is
- * readable. An exec failure (-ENOENT, -EACCES, ...) leaves nothing to reap. */
-int proc_spawn(const proc_spec *sp, int *pid, int *pidfd);
-/* 1 and *st once the child of pidfd has ended (it is reaped then), 0 while
- * it runs, -errno (-ECHILD: someone else reaped it). */
-int proc_reap(int pidfd, proc_status *st);
-/* Kills the child of pidfd and reaps it, waiting for it, then closes
- * pidfd: for a child that could not be watched. */
-void proc_abandon(int pidfd);
-/* Sends sig to the child of pidfd; -ESRCH once it has been reaped. */
-int proc_signal(int pidfd, int sig);
+ * before exec, whether CLOEXEC or not). On success *c is set and the
+ * caller must reap the child (proc_reap) once its pidfd is readable. An
+ * exec failure (-ENOENT, -EACCES, ...) leaves nothing to reap. */
+int proc_spawn(const proc_spec *sp, proc_child *c);
+/* 1 and *st once child c has ended (it is reaped then), 0 while it runs,
+ * -errno (-ECHILD: someone else reaped it). */
+int proc_reap(const proc_child *c, proc_status *st);
+/* Kills child c and reaps it, waiting for it, then closes its pidfd: for a
+ * child that could not be watched, or whose runtime is closing. */
+void proc_abandon(proc_child *c);
+/* Sends sig to child c; -ESRCH once it has been reaped. */
+int proc_signal(const proc_child *c, int sig);
 /* Opens path as a working directory for proc_spec.dirfd. */
 int proc_open_dir(const char *path);
 /* A CLOEXEC pipe whose end `ours` (0: read, 1: write) is NONBLOCK; the

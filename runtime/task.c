@@ -289,8 +289,8 @@ static void run_ready(runtime *rt) {
 }
 
 /* No task can ever run again: none is ready and nothing that could wake one
- * is pending: no timer, no fd armed but the signalfd (and the pidfds of
- * children nobody waits for: see rt->background), no script handler for
+ * is pending: no timer, no fd armed but the signalfd (and the pidfds or
+ * poll timers of children nobody waits for: see rt->background), no script handler for
  * a signal (one could spawn a task). Tasks still alive then wait on each
  * other (channels, events, semaphores, joins). An fd left armed lazily (see
  * loop.c) can only delay the verdict until its event disarms it, never fake
@@ -304,7 +304,7 @@ static int handled(const runtime *rt) {
 }
 
 static int stuck(const runtime *rt) {
-  return rt->alive > 0 && !rt->head && rt->lp.ntimers == 0 &&
+  return rt->alive > 0 && !rt->head && (int)rt->lp.ntimers == rt->background_timers &&
          loop_watching(&rt->lp) - rt->background <= LOOP_OWN_IOS && !handled(rt);
 }
 

@@ -80,6 +80,8 @@ struct runtime {
   size_t owned_bytes;
   int background; /* fds armed that can wake no task (children nobody waits
                      for, watched only to be reaped): no bar to a deadlock */
+  int background_timers; /* timers of the same (children polled for, where
+                            the kernel has no pidfd) */
 };
 
 /* The runtime of L, or NULL if it has none yet (never raises). */

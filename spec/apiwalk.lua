@@ -69,7 +69,8 @@ function W.live_objects(dir)
     lu.assertEquals(p:wait(5), 0)
     for _, o in ipairs({ p.stdin, p.stdout, p.stderr, p }) do objects[#objects + 1] = o end
   end
-  -- valgrind knows no pidfd_open: no process to show its fields
+  -- a kernel (or valgrind) without pidfd_open used to give none: then no
+  -- process shows its fields
   local absent = not p and { ["luds.process"] = msg } or {}
   if not p then lu.assertEquals(code, "ENOSYS", msg) end
   return objects, luds.server(ln, function() end), absent

@@ -71,6 +71,18 @@ function H.arg_chunk(...)
   return "arg = { " .. table.concat(args, ", ") .. " }"
 end
 
+-- Whether this process runs under valgrind, which runs posix_spawn's vfork
+-- as a plain fork: an exec failure then shows as the child's exit 127, not
+-- as ENOENT or EACCES from exec.
+local under_valgrind
+function H.valgrind()
+  if under_valgrind == nil then
+    local maps = H.slurp("/proc/self/maps") or ""
+    under_valgrind = maps:find("vgpreload", 1, true) ~= nil
+  end
+  return under_valgrind
+end
+
 -- Whether H.LUDS is a sanitizer build: it reserves terabytes of address space
 -- up front, so an address-space limit (prlimit --as) cannot apply to it.
 local sanitized
