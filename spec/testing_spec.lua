@@ -254,8 +254,8 @@ function TestStart:test_a_script_runs_on_this_luds_until_ready()
     local conn <close> = assert(luds.dial("unix", path))
     assert(conn:write("hi\n"))
     lu.assertEquals(conn:read_line(), "HI")
-    lu.assertEquals(c:output(), "listening on " .. path .. "\n")
     lu.assertEquals({ c:stop() }, { 143 }) -- luds's own exit status after SIGTERM
+    lu.assertEquals(c:output(), "listening on " .. path .. "\n") -- read to the end by stop
     lu.assertTrue(pid_gone(c.pid))
     lu.assertFalse(H.exists(path)) -- TERM closed the listener, which removed its file
   end
@@ -299,6 +299,7 @@ function TestStart:test_kill_and_stop()
 end
 
 function TestStart:test_missing_programs_and_scripts()
+  if H.valgrind() then lu.skip("valgrind forks where posix_spawn vforks: no exec failure to see") end
   lu.assertEquals(T.assert_error("ENOENT", T.start, { self.dir .. "/nope" }),
     "exec " .. self.dir .. "/nope: no such file or directory")
   lu.assertEquals(T.assert_error("ENOENT", T.start, self.dir .. "/nope.lua"),

@@ -176,17 +176,28 @@ end
 -- The luds binary that runs scripts: opts.luds, else this process's own
 -- binary when the luds runtime is linked into it (`luds test`), else `luds`
 -- from PATH (a stock lua5.4 with luds.so).
+-- This binary: as the command line named it (arg's lowest index) when that
+-- is a path, made absolute (under valgrind /proc/PID/exe is valgrind's
+-- tool, not luds), else /proc/PID/exe.
+local function this_binary()
+  local i = -1
+  while arg and arg[i - 1] ~= nil do i = i - 1 end
+  local name = arg and arg[i]
+  if type(name) == "string" and name:find("/", 1, true) then
+    local abs = sh("readlink -f " .. q(name)):match("^(.-)\n$")
+    if abs and abs ~= "" then return abs end
+  end
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = f:read("a"):match("^(%d+)")
+  f:close()
+  return sh("readlink /proc/" .. pid .. "/exe"):match("^(.-)\n$") or false
+end
+
 local own_binary
 local function luds_binary(opts)
   if opts.luds then return opts.luds end
   if own_binary == nil then
-    own_binary = false
-    if not in_foreign_interpreter() then
-      local f = assert(io.open("/proc/self/stat"))
-      local pid = f:read("a"):match("^(%d+)")
-      f:close()
-      own_binary = sh("readlink /proc/" .. pid .. "/exe"):match("^(.-)\n$") or false
-    end
+    own_binary = not in_foreign_interpreter() and this_binary()
   end
   return own_binary or "luds"
 end
