@@ -241,9 +241,9 @@ static int send_ready(const chan *c) {
 static const char chan_tag;
 
 static chan *check_chan(lua_State *L, int i) {
-  if (lua_type(L, i) == LUA_TUSERDATA && lua_rawlen(L, i) == sizeof(chan)) {
-    chan *c = lua_touserdata(L, i);
-    if (c->tag == &chan_tag)
+  if (lua_rawlen(L, i) == sizeof(chan)) { /* a full userdata that size, or a string */
+    chan *c = lua_touserdata(L, i);        /* NULL for the string */
+    if (c && c->tag == &chan_tag)
       return c;
   }
   return luaL_checkudata(L, i, CHAN_MT); /* raises with the usual message */

@@ -85,9 +85,9 @@ lsock *lsock_self(lua_State *L);
 extern const char lsock_tag;
 lsock *lsock_self_fail(lua_State *L, int cls);
 static inline lsock *lsock_check(lua_State *L, int cls) {
-  if (lua_type(L, 1) == LUA_TUSERDATA && lua_rawlen(L, 1) == sizeof(lsock)) {
-    lsock *s = lua_touserdata(L, 1);
-    if (s->tag == &lsock_tag && s->cls == cls)
+  if (lua_rawlen(L, 1) == sizeof(lsock)) { /* a full userdata that size, or a string */
+    lsock *s = lua_touserdata(L, 1);     /* NULL for the string */
+    if (s && s->tag == &lsock_tag && s->cls == cls)
       return s;
   }
   return lsock_self_fail(L, cls);

@@ -185,6 +185,13 @@ function TestMetatable:test_receiver_class_is_fixed()
     H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got luds.packetconn)" }, write, pc, "x")
     H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got FILE*)" }, read, io.stdout)
     H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got no value)" }, read)
+    local ch = luds.channel(1)
+    for n = 0, 512 do -- whatever the size of a socket or a channel, a string of it is refused
+      local str = ("x"):rep(n)
+      H.assert_raises({ "bad argument #1 to '?' (luds.conn expected, got string)" }, read, str)
+      H.assert_raises({ "bad argument #1 to '?' (luds.packetconn expected, got string)" }, read_from, str)
+      H.assert_raises({ "bad argument #1 to '?' (luds.channel expected, got string)" }, ch.send, str, 1)
+    end
     H.assert_raises({ "bad argument #1 to '?' (luds.packetconn expected, got luds.conn)" }, read_from, c)
     local conn_mt, ln_mt = getmetatable(c), getmetatable(ln)
     debug.setmetatable(ln, conn_mt) -- looks like a conn now, is still a listener
