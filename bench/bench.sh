@@ -86,14 +86,6 @@ pin() {
     if [[ ${BENCH_PIN:-0} == 1 ]]; then echo "taskset -c $1"; fi
 }
 
-# alive PID: true while PID runs and is not a zombie waiting to be reaped.
-alive() {
-    local st
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [[ ${st%% *} != Z ]]
-}
-
 luds_available() {
     [[ -n ${LUDS_SERVER_CMD:-} ]] || [[ -x $LUDS && -f $1 ]]
 }
@@ -155,24 +147,8 @@ wait_socket() {
     return 1
 }
 
-stop_server() {
-    local i
-    kill -TERM "$1" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-        alive "$1" || break
-        sleep 0.02
-    done
-    alive "$1" && kill -KILL "$1" 2>/dev/null
-    { wait "$1"; } 2>/dev/null || true
-    SERVER_PID=
-}
-
 peak_rss_kib() {
     awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
-}
-
-field() {
-    sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"
 }
 
 # check_errors WHO LINE: a run that completed with broken connections or
@@ -222,13 +198,6 @@ run_one() {
     return "$rc"
 }
 
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR == 0) print "n/a";
-              else if (NR % 2) print a[(NR + 1) / 2];
-              else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
 max_of() {
     printf '%s\n' "$@" | sort -g | tail -n 1
 }
@@ -236,11 +205,6 @@ max_of() {
 fmt_rss() {
     [[ $1 =~ ^[0-9]+$ ]] || { echo n/a; return; }
     awk -v k="$1" 'BEGIN { printf "%.1f MiB\n", k / 1024 }'
-}
-
-ratio() {
-    [[ $1 == n/a || $2 == n/a || $2 == fail || $1 == fail ]] && { echo n/a; return; }
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "n/a" }'
 }
 
 # bench_column SPEC: alternates the C, luds and peer runs; appends one table row.
@@ -363,6 +327,8 @@ main() {
     fi
 }
 
+# shellcheck source=lib.sh
+source bench/lib.sh
 (( ${#PEERS[@]} == 0 )) || source bench/peers/peers.sh
 
 main "$@"

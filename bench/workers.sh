@@ -33,11 +33,9 @@ GO=0
 log() { printf '%s\n' "$*" >&2; }
 
 cleanup() {
-    [[ -z $SERVER_PID ]] || stop_server
+    [[ -z $SERVER_PID ]] || stop_server "$SERVER_PID"
     rm -rf "$RUN_DIR"
 }
-
-alive() { [[ -e /proc/$1 ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
 
 # start_server WHO PATH: C, luds1, ludsN or go; sets SERVER_PID.
 start_server() {
@@ -59,32 +57,6 @@ start_server() {
     return 1
 }
 
-# Drains (a second at most: the load generator has closed its conns), then kills.
-stop_server() {
-    local i
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-        alive "$SERVER_PID" || break
-        sleep 0.02
-    done
-    alive "$SERVER_PID" && kill -KILL "$SERVER_PID" 2>/dev/null
-    { wait "$SERVER_PID"; } 2>/dev/null || true
-    SERVER_PID=
-}
-
-field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
-
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 }
-        END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2];
-              else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-
-ratio() {
-    [[ $1 == n/a || $2 == n/a ]] && { echo n/a; return; }
-    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f\n", a / b; else print "n/a" }'
-}
-
 # column SPEC: appends a row to TABLE.
 column() {
     local name args key who rep line
@@ -96,7 +68,7 @@ column() {
     (( GO )) && whos+=(go)
     for ((rep = 1; rep <= REPS; rep++)); do
         for who in "${whos[@]}"; do
-            start_server "$who" "$RUN_DIR/s.sock" || { stop_server; continue; }
+            start_server "$who" "$RUN_DIR/s.sock" || { stop_server "$SERVER_PID"; continue; }
             if line=$(timeout -k 5 $((${SECS%.*} + 60)) "$OUT/loadgen" "${largs[0]}" \
                 "$RUN_DIR/s.sock" "${largs[@]:1}" -d "$SECS" 2>"$RUN_DIR/loadgen.err"); then
                 [[ $(field "$line" errors) == 0 ]] || log "  warning: $who had errors: $line"
@@ -105,7 +77,7 @@ column() {
             else
                 log "  $name [$who #$rep] failed: $(tail -n 2 "$RUN_DIR/loadgen.err")"
             fi
-            stop_server
+            stop_server "$SERVER_PID"
         done
     done
     local -A med=()
@@ -138,7 +110,7 @@ reload() {
         sleep 0.01
     done
     wait "$load" || true
-    stop_server
+    stop_server "$SERVER_PID"
     local ready
     ready=$(sed -n 's/.*generation 2 ready in \([0-9.]*\) s.*/\1/p' "$RUN_DIR/server.err")
     RELOAD="$(cat "$RUN_DIR/load.out") new_ready_s=${ready:-n/a} old_gone_s=$gone"
@@ -176,4 +148,6 @@ main() {
     return "$rc"
 }
 
+# shellcheck source=lib.sh
+source bench/lib.sh
 main "$@"
