@@ -14,6 +14,7 @@
 
 #include "lerror.h"
 #include "lsock.h"
+#include "proc.h"
 #include "worker.h"
 
 #define PROC_MT "luds.worker_process"
@@ -24,7 +25,7 @@ typedef struct proc {
   int pid, pidfd; /* pidfd -1: reaped (or never started) */
   loop_io io;
   task *waiter;
-  worker_status st;
+  proc_status st;
 } proc;
 
 /* What LUDS_WORKER says, when it is meant for this very process. */
@@ -76,7 +77,7 @@ static void release(proc *p) {
 }
 
 /* __gc and __close: the descriptor goes; a child still running stays. */
-static int proc_gc(lua_State *L) {
+static int wproc_gc(lua_State *L) {
   proc *p = luaL_testudata(L, 1, PROC_MT);
   if (p)
     release(p);
@@ -86,7 +87,7 @@ static int proc_gc(lua_State *L) {
 static proc *check_proc(lua_State *L) { return luaL_checkudata(L, 1, PROC_MT); }
 
 static int push_status(lua_State *L, const proc *p) {
-  if (p->st.exited) {
+  if (!p->st.signaled) {
     lua_pushliteral(L, "exited");
     lua_pushinteger(L, p->st.code);
     return 2;
@@ -105,9 +106,10 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
     return p->pid > 0 ? push_status(L, p) : lerror_push(L, "wait", NULL, NULL, -ECHILD);
   if (p->waiter && p->waiter != p->rt->current)
     return lerror_push(L, "wait", NULL, NULL, LERR_BUSY);
-  int r = worker_reap(p->pidfd, &p->st);
+  proc_child h = {p->pid, p->pidfd};
+  int r = proc_reap(&h, &p->st);
   if (r == -ECHILD) /* SIGCHLD ignored: the kernel reaped it, status unknown */
-    p->st = (worker_status){.exited = 1, .code = 255}, r = 1;
+    p->st = (proc_status){.signaled = 0, .code = 255}, r = 1;
   if (r < 0)
     return lerror_push(L, "wait", NULL, NULL, r);
   if (r == 1) {
@@ -120,7 +122,7 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx) {
 }
 
 /* proc:wait() -> "exited", code | "killed", signo, "SIGNAME" (waits) */
-static int proc_wait(lua_State *L) {
+static int wproc_wait(lua_State *L) {
   check_proc(L);
   lua_settop(L, 1);
   return wait_k(L, LUA_OK, 0);
@@ -132,22 +134,23 @@ static const int signal_numbers[] = {SIGTERM, SIGKILL, SIGINT,  SIGHUP,  SIGQUIT
                                      SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH};
 
 /* proc:signal(name) -> true | nil, msg, "ESRCH" once it has been reaped */
-static int proc_signal(lua_State *L) {
+static int wproc_signal(lua_State *L) {
   proc *p = check_proc(L);
   int signo = signal_numbers[luaL_checkoption(L, 2, NULL, signal_names)];
-  int r = p->pidfd < 0 ? -ESRCH : worker_signal(p->pidfd, signo);
+  proc_child h = {p->pid, p->pidfd};
+  int r = p->pidfd < 0 ? -ESRCH : proc_signal(&h, signo);
   if (r < 0)
     return lerror_push(L, "signal", NULL, NULL, r);
   lua_pushboolean(L, 1);
   return 1;
 }
 
-static int proc_pid(lua_State *L) {
+static int wproc_pid(lua_State *L) {
   lua_pushinteger(L, check_proc(L)->pid);
   return 1;
 }
 
-static int proc_tostring(lua_State *L) {
+static int wproc_tostring(lua_State *L) {
   proc *p = check_proc(L);
   lua_pushfstring(L, "worker process %d%s", p->pid, p->pidfd < 0 ? " (reaped)" : "");
   return 1;
@@ -308,9 +311,9 @@ static int l_cpus(lua_State *L) {
 }
 
 void lworker_register(lua_State *L, runtime *rt) {
-  static const luaL_Reg methods[] = {{"wait", proc_wait},     {"signal", proc_signal},
-                                     {"pid", proc_pid},       {"__gc", proc_gc},
-                                     {"__close", proc_gc},    {"__tostring", proc_tostring},
+  static const luaL_Reg methods[] = {{"wait", wproc_wait},     {"signal", wproc_signal},
+                                     {"pid", wproc_pid},       {"__gc", wproc_gc},
+                                     {"__close", wproc_gc},    {"__tostring", wproc_tostring},
                                      {NULL, NULL}};
   static const luaL_Reg internal[] = {
       {"spawn", l_spawn}, {"ready", l_ready}, {"share", l_share},

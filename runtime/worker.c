@@ -126,25 +126,6 @@ int worker_spawn(const worker_spec *w, int *pidfd, int *notify) {
   return pid;
 }
 
-int worker_reap(int pidfd, worker_status *st) {
-  siginfo_t si;
-  memset(&si, 0, sizeof si);
-  int r;
-  while ((r = waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG)) < 0 && errno == EINTR)
-    ;
-  if (r < 0)
-    return -errno;
-  if (si.si_pid == 0)
-    return 0;
-  st->exited = si.si_code == CLD_EXITED;
-  st->code = si.si_status;
-  return 1;
-}
-
-int worker_signal(int pidfd, int signo) {
-  return syscall(SYS_pidfd_send_signal, pidfd, signo, NULL, 0) < 0 ? -errno : 0;
-}
-
 const char *worker_exe(char *buf, size_t cap) {
   static const char self[] = "/proc/self/exe", gone[] = " (deleted)";
   ssize_t n = readlink(self, buf, cap - 1);

@@ -1,6 +1,6 @@
 /* Worker processes, the OS side: start this program again with descriptors
- * in place (fork + exec), watch and reap it through a pidfd, signal it, and
- * count the CPUs. No Lua here; >= 0 or -errno, EINTR retried. */
+ * in place (fork + exec) with a pidfd to watch it by (reaped and signalled
+ * through proc.h), and count the CPUs. No Lua here; >= 0 or -errno, EINTR retried. */
 #ifndef LUDS_WORKER_H
 #define LUDS_WORKER_H
 
@@ -19,11 +19,6 @@ typedef struct worker_spec {
   int nfds;
 } worker_spec;
 
-typedef struct worker_status {
-  int exited; /* 1: exited with code; 0: killed by signal code */
-  int code;
-} worker_status;
-
 /* Starts a worker: a child that dies with its parent (PR_SET_PDEATHSIG,
  * SIGKILL), with the signal mask empty and default dispositions, fds at 3..
  * and one end of a fresh unix stream pair after them, then execs. Returns
@@ -32,9 +27,8 @@ typedef struct worker_status {
  * or -errno, the exec's own error included: then nothing is left open and
  * no child is left. */
 int worker_spawn(const worker_spec *w, int *pidfd, int *notify);
-/* Reaps the child behind pidfd: 1 with *st filled, 0 while it runs. */
-int worker_reap(int pidfd, worker_status *st);
-int worker_signal(int pidfd, int signo);
+/* The child is reaped and signalled as any other (proc.h: proc_reap,
+ * proc_signal), with its pid and pidfd. */
 /* The path of this program (so that ps shows its name), in buf; or
  * "/proc/self/exe" when it cannot be told or the file was replaced since
  * (an upgrade): the running binary, either way. */
