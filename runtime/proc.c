@@ -68,9 +68,7 @@ static int watch(int pid, int *pidfd) {
     return 0;
   }
   int err = -errno;
-  kill(pid, SIGKILL);
-  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-    ;
+  proc_abandon(&(proc_child){pid, -1});
   return err;
 }
 

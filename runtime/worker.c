@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "loop.h"
+#include "proc.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -113,8 +114,7 @@ int worker_spawn(const worker_spec *w, int *pidfd, int *notify) {
   int pfd = -1;
   if (pid >= 0 && (pfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
     int err = -errno; /* no way to watch it: it must not run unwatched */
-    kill(pid, SIGKILL);
-    reap_now(pid);
+    proc_abandon(&(proc_child){pid, -1});
     pid = err;
   }
   if (pid < 0) {
