@@ -13,7 +13,6 @@
 #include "lerror.h"
 #include "lsync.h"
 
-
 static const char *const state_names[] = {"ready", "running", "waiting",
                                           "done",  "failed",  "cancelled"};
 
@@ -288,13 +287,6 @@ static void run_ready(runtime *rt) {
   rt->pass = NULL;
 }
 
-/* No task can ever run again: none is ready and nothing that could wake one
- * is pending: no timer, no fd armed but the signalfd (and the pidfds or
- * poll timers of children nobody waits for: see rt->background), no script handler for
- * a signal (one could spawn a task). Tasks still alive then wait on each
- * other (channels, events, semaphores, joins). An fd left armed lazily (see
- * loop.c) can only delay the verdict until its event disarms it, never fake
- * one. */
 /* Whether the script handles any signal (a handler could spawn a task). */
 static int handled(const runtime *rt) {
   for (int i = 0; i < LOOP_NSIG; i++)
@@ -303,6 +295,13 @@ static int handled(const runtime *rt) {
   return 0;
 }
 
+/* No task can ever run again: none is ready and nothing that could wake one
+ * is pending: no timer, no fd armed but the signalfd (and the pidfds or
+ * poll timers of children nobody waits for: rt->background and
+ * rt->background_timers), no script handler for a signal (one could spawn
+ * a task). Tasks still alive then wait on each other (channels, events,
+ * semaphores, joins). An fd left armed lazily (see loop.c) can only delay
+ * the verdict until its event disarms it, never fake one. */
 static int stuck(const runtime *rt) {
   return rt->alive > 0 && !rt->head && (int)rt->lp.ntimers == rt->background_timers &&
          loop_watching(&rt->lp) - rt->background <= LOOP_OWN_IOS && !handled(rt);
