@@ -341,7 +341,7 @@ static int open_pipes(plan *pl, int *fds) {
  * listener keeps it (luds's accept relies on it), as does a pipe or
  * terminal conn (read(2) has no such flag). */
 static void share(lsock *s) {
-  if (s->file || !strcmp(s->kind, "listener"))
+  if (s->file || s->cls == LSOCK_LISTENER)
     return;
   fdio_set_blocking(s->fd);
   s->blocking = 1;

@@ -335,7 +335,7 @@ static pend *new_pend(struct lproxy_ln *pl, int fd) {
     return NULL;
   p->s.net = pl->ln->net;
   p->s.rt = pl->ln->rt;
-  p->s.kind = "conn";
+  p->s.cls = LSOCK_CONN;
   p->s.io.fn = on_readable;
   p->timer.fn = on_late;
   p->pl = pl;

@@ -71,7 +71,6 @@ lsock *lsock_new(lua_State *L, runtime *rt, const addr_net *net, const char *mt)
   s->closer.close = on_shutdown;
   s->tag = &lsock_tag;
   s->cls = !strcmp(mt, LISTENER_MT) ? LSOCK_LISTENER : !strcmp(mt, CONN_MT) ? LSOCK_CONN : LSOCK_PACKET;
-  s->kind = class_kinds[s->cls];
   luaL_setmetatable(L, mt);
   return s;
 }
@@ -412,7 +411,7 @@ static int s_set_write_deadline(lua_State *L) { return deadline(L, LOOP_OUT); }
  * is left out), "unixgram packet conn /tmp/a.sock", "unix conn (closed)". */
 static int s_tostring(lua_State *L) {
   lsock *s = lsock_self(L);
-  const char *kind = s->kind; /* not the metatable's field: a script may change that */
+  const char *kind = class_kinds[s->cls]; /* not the metatable's field: a script may change that */
   char a[ADDR_STRLEN], b[ADDR_STRLEN];
   size_t alen = 0, blen = 0;
   addr x;
@@ -420,7 +419,7 @@ static int s_tostring(lua_State *L) {
     return lua_pushfstring(L, "%s %s (closed)", s->net->name, kind), 1;
   if (lproxy_name(s, 0, &x) == 0)
     alen = addr_write(&x, a, sizeof a);
-  if (kind[0] != 'l' && lproxy_name(s, 1, &x) == 0)
+  if (s->cls != LSOCK_LISTENER && lproxy_name(s, 1, &x) == 0)
     blen = addr_write(&x, b, sizeof b);
   luaL_Buffer out;
   luaL_buffinit(L, &out);

@@ -50,7 +50,6 @@ typedef struct lsock {
   size_t boff, blen, bcap;
   unsigned long long rpos;     /* stream offset of buf + boff */
   struct lsock_held *held;     /* descriptors that came with read-ahead bytes */
-  const char *kind;            /* "listener", "conn", "packet conn" */
   struct lproxy_ln *proxy;     /* a PROXY protocol listener's state (lproxy.c) */
   struct lproxy_hdr *proxied;  /* the PROXY protocol header a conn came with */
 } lsock;

@@ -164,7 +164,7 @@ static int listener_fds(lua_State *L, int i, int *fds) {
   for (int k = 0; k < n; k++) {
     lua_geti(L, i, k + 1);
     lsock *s = lsock_test(L, -1);
-    if (!s || s->fd < 0 || !strcmp(s->kind, "conn"))
+    if (!s || s->fd < 0 || s->cls == LSOCK_CONN)
       luaL_error(L, "bad listener #%d: want an open luds listener or packet conn", k + 1);
     fds[k] = s->fd;
     lua_pop(L, 1);
@@ -281,7 +281,7 @@ static int l_ready(lua_State *L) {
 static int l_share(lua_State *L) {
   lsock *s = lsock_test(L, 1);
   luaL_argcheck(L, s != NULL, 1, "luds socket expected");
-  if (!strcmp(s->kind, "listener"))
+  if (s->cls == LSOCK_LISTENER)
     s->share = LOOP_EXCLUSIVE;
   return 0;
 }
@@ -293,7 +293,7 @@ static int l_share(lua_State *L) {
 static int l_refuse(lua_State *L) {
   lsock *s = lsock_test(L, 1);
   luaL_argcheck(L, s != NULL, 1, "luds socket expected");
-  if (s->fd >= 0 && !s->adopted && !strcmp(s->kind, "listener"))
+  if (s->fd >= 0 && !s->adopted && s->cls == LSOCK_LISTENER)
     sock_shutdown(s->fd, SHUT_RD);
   return 0;
 }
