@@ -4,11 +4,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <lauxlib.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "fsperm.h"
 #include "lerror.h"
 #include "lfsperm.h"
 #include "lproxy.h"

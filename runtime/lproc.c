@@ -8,7 +8,6 @@
  * POLL_MAX seconds. */
 #include <errno.h>
 #include <lauxlib.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
