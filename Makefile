@@ -81,7 +81,7 @@ $(BUILD)/examples/host: examples/embed/host.c $(BUILD)/libluds.a
 
 # C tests of the OS layer and of the embedding API (run by spec/run.lua).
 C_TESTS := $(BUILD)/tests/fsperm_test $(BUILD)/tests/embed_test $(BUILD)/tests/proxyproto_test \
-  $(BUILD)/tests/workpool_test
+  $(BUILD)/tests/workpool_test $(BUILD)/tests/mempool_test
 # What specs run programs under (not tests themselves): no_pidfd, a kernel
 # without pidfd_open for nopidfd_spec.
 SPEC_TOOLS := $(BUILD)/tests/no_pidfd
@@ -102,6 +102,10 @@ $(BUILD)/tests/proxyproto_test: spec/c/proxyproto_test.c runtime/proxyproto.c ru
 $(BUILD)/tests/workpool_test: spec/c/workpool_test.c runtime/workpool.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@
+
+$(BUILD)/tests/mempool_test: spec/c/mempool_test.c runtime/mempool.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $^ $(LUA_LIBS) -lm -ldl -o $@
 
 $(BUILD)/tests/embed_test: spec/c/embed_test.c $(BUILD)/libluds.a
 	@mkdir -p $(dir $@)

@@ -21,6 +21,14 @@ enum luds_status {
   LUDS_EXIT = 2   /* luds.exit() or SIGINT/SIGTERM: the exit code is in *code */
 };
 
+/* A new state like luaL_newstate's (panic handler, warnings off until
+ * "@on"), on an allocator that keeps small freed blocks for reuse: the
+ * strings that reads return cost no trip through malloc. NULL when out of
+ * memory. Close it with luds_close, which also frees the allocator's blocks
+ * (luds_close on any other state is lua_close). */
+LUDS_API lua_State *luds_newstate(void);
+LUDS_API void luds_close(lua_State *L);
+
 /* The opener behind require "luds" (for a stock lua5.4 and luaL_requiref). */
 LUDS_API int luaopen_luds(lua_State *L);
 

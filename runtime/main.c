@@ -354,7 +354,7 @@ int main(int argc, char **argv) {
     return usage(stdout), 0;
   if (c.flags & CLI_V)
     version();
-  lua_State *L = luaL_newstate();
+  lua_State *L = luds_newstate();
   if (!L) {
     fprintf(stderr, "%s: cannot create state: not enough memory\n", PROGNAME);
     return 1;
@@ -366,6 +366,6 @@ int main(int argc, char **argv) {
     report(L);
     code = 1;
   }
-  lua_close(L);
+  luds_close(L);
   return code;
 }

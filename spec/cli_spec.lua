@@ -136,6 +136,14 @@ function TestCliOptions:test_W_turns_warnings_on_where_it_stands()
   same(self.dir, "-e 'warn(\"a\")'", { "", "", 0 })
 end
 
+-- luds's state has its own warning function (lstate.c): it must switch
+-- and join parts exactly as lauxlib's does, quirks included.
+function TestCliOptions:test_warnings_switch_and_join_parts_as_lua54s()
+  local args = "-W -e 'warn(\"a\", \"b\", \"@on\")' -e 'warn(\"@off\")' -e 'warn(\"c\")'"
+    .. " -e 'warn(\"x\", \"@on\")' -e 'warn(\"@x\")' -e 'warn(\"d\")'"
+  same(self.dir, args, { "", "Lua warning: ab@on\nLua warning: d\n", 0 })
+end
+
 function TestCliOptions:test_LUA_INIT_runs_first()
   same(self.dir, "-e 'print(x)'", { "7\n", "", 0 }, { env = { "LUA_INIT=x = 7" } })
   local init = write(self.dir, "init.lua", "print('from', ...) x = 8\n")

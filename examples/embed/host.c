@@ -28,7 +28,7 @@ static void register_host(lua_State *L) {
 
 static int fail(lua_State *L, const char *what) {
   fprintf(stderr, "host: %s: %s\n", what, lua_tostring(L, -1));
-  lua_close(L);
+  luds_close(L);
   return 1;
 }
 
@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
   sigprocmask(SIG_BLOCK, &sigs, NULL);
-  lua_State *L = luaL_newstate();
+  lua_State *L = luds_newstate();
   luaL_openlibs(L);
   if (luds_openlibs(L) != LUDS_OK)
     return fail(L, "open");
@@ -66,6 +66,6 @@ int main(int argc, char **argv) {
   if (drive(L, &code) == LUDS_ERROR)
     return fail(L, "run");
   printf("host: done after %d visits, exit code %d\n", visits, code);
-  lua_close(L);
+  luds_close(L);
   return code;
 }

@@ -108,6 +108,29 @@ static void test_step_loop(void) {
   lua_close(L);
 }
 
+/* luds_newstate's state runs a server and its client like any other, and
+ * luds_close closes it; luds_close of a luaL_newstate state is lua_close. */
+static void test_newstate(const char *dir) {
+  char code[512];
+  snprintf(code, sizeof code,
+           "local luds = require 'luds'; local ln = assert(luds.listen('unix', '%s/ns.sock')); "
+           "luds.spawn(function() local c = ln:accept(); repeat local d = c:read() "
+           "until not d or not c:write(d) end); local c = assert(luds.dial('unix', '%s/ns.sock')); "
+           "local n = 0; for i = 1, 2000 do c:write(('%%d'):format(i)); n = n + #c:read() end; "
+           "luds.exit(n == 6893 and 0 or 1)",
+           dir, dir);
+  lua_State *L = luds_newstate();
+  check(L != NULL, "luds_newstate");
+  luaL_openlibs(L);
+  check(luds_openlibs(L) == LUDS_OK, "luds_openlibs on luds_newstate's state");
+  int rc = -1;
+  check(spawn_string(L, code) == LUDS_OK, "spawn echo script");
+  check(luds_run(L, &rc) == LUDS_EXIT && rc == 0, "2,000 round trips on luds_newstate's state");
+  luds_close(L);
+  L = open_state();
+  luds_close(L);
+}
+
 int main(void) {
   char dir[] = "/tmp/luds-embed-XXXXXX";
   if (!mkdtemp(dir))
@@ -118,6 +141,7 @@ int main(void) {
   test_exit();
   test_close_while_waiting(dir);
   test_step_loop();
+  test_newstate(dir);
   rmdir(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
