@@ -161,7 +161,7 @@ int lsock_busy(const lsock *s, unsigned dir) {
   return w && w != s->rt->current;
 }
 
-int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op) {
+int lsock_begin_slow(lua_State *L, lsock *s, int status, unsigned dir, const char *op) {
   if (s->fd < 0)
     return lsock_fail(L, s, op, LERR_CLOSED);
   if (status == LUA_YIELD && task_woken(s->rt) == WAKE_TIMEOUT)

@@ -102,9 +102,20 @@ int lsock_busy(const lsock *s, unsigned dir);
 void lsock_consume(lsock *s, size_t n);
 /* Pushes nil, "op net addr: message", code; returns 3. */
 int lsock_fail(lua_State *L, lsock *s, const char *op, int err);
+/* lsock_begin's every check, out of line. */
+int lsock_begin_slow(lua_State *L, lsock *s, int status, unsigned dir, const char *op);
 /* Before a syscall in direction dir (LOOP_IN/LOOP_OUT): 0 when it may go
- * ahead, else the CLOSED/TIMEOUT/BUSY triple was pushed and 3 is returned. */
-int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir, const char *op);
+ * ahead, else the CLOSED/TIMEOUT/BUSY triple was pushed and 3 is returned.
+ * Inline: an open socket with no waiter, no deadline and no timeout just
+ * woken is the hot path's usual case, and costs no call. */
+static inline int lsock_begin(lua_State *L, lsock *s, int status, unsigned dir,
+                              const char *op) {
+  int in = dir == LOOP_IN;
+  if (s->fd >= 0 && !(in ? s->reader : s->writer) && (in ? s->rdeadline : s->wdeadline) == 0 &&
+      (status == LUA_OK || s->rt->current->wake != WAKE_TIMEOUT))
+    return 0;
+  return lsock_begin_slow(L, s, status, dir, op);
+}
 /* Suspends the running task until s is ready in dir; `return` its value. */
 int lsock_wait(lua_State *L, lsock *s, unsigned dir, lua_KContext ctx, lua_KFunction k);
 /* Suspends the running task for 1 ms << min(attempt, max_shift), never past

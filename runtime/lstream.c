@@ -17,6 +17,7 @@
 #define LINE_MAX_BYTES (1024 * 1024)
 
 static int conn_read_k(lua_State *L, int status, lua_KContext ctx);
+static int read_some(lua_State *L, lsock *s, int status, lua_KContext ctx);
 static int conn_write_k(lua_State *L, int status, lua_KContext ctx);
 
 void lsock_consume(lsock *s, size_t n) {
@@ -44,9 +45,12 @@ static size_t take(lua_State *L, lsock *s, size_t n) {
 /* conn:read([max]) -> up to max bytes | nil, "EOF", "EOF" | nil, msg, code */
 static int conn_read(lua_State *L) {
   lsock *s = lsock_check(L, LSOCK_CONN);
-  lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
-  luaL_argcheck(L, max >= 0, 2, "must not be negative");
-  fit_stack(L, 1);
+  lua_Integer max = READ_DEFAULT;
+  if (lua_gettop(L) != 1) { /* lua_gettop is cheaper than luaL_optinteger */
+    max = luaL_optinteger(L, 2, READ_DEFAULT);
+    luaL_argcheck(L, max >= 0, 2, "must not be negative");
+    lua_settop(L, 1);
+  }
   if (s->blen > 0 && s->fd >= 0) {
     if (lsock_busy(s, LOOP_IN))
       return lsock_fail(L, s, "read", LERR_BUSY);
@@ -57,15 +61,14 @@ static int conn_read(lua_State *L) {
     lua_pushliteral(L, "");
     return 1;
   }
-  return conn_read_k(L, LUA_OK, (lua_KContext)(max < READ_CHUNK ? max : READ_CHUNK));
+  return read_some(L, s, LUA_OK, (lua_KContext)(max < READ_CHUNK ? max : READ_CHUNK));
 }
 
 /* A read shorter than asked emptied the socket; until the loop reports it
  * readable again the next read waits at once instead of paying for a recv
  * that would say EAGAIN (level-triggered epoll still reports data that came
  * in between, so nothing is missed). */
-static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
-  lsock *s = lua_touserdata(L, 1);
+static int read_some(lua_State *L, lsock *s, int status, lua_KContext ctx) {
   int r = lsock_begin(L, s, status, LOOP_IN, "read");
   if (r)
     return r;
@@ -81,6 +84,10 @@ static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
   if (n == -EAGAIN)
     return lsock_wait(L, s, LOOP_IN, ctx, conn_read_k);
   return lsock_fail(L, s, "read", n == 0 ? LERR_EOF : (int)n);
+}
+
+static int conn_read_k(lua_State *L, int status, lua_KContext ctx) {
+  return read_some(L, lua_touserdata(L, 1), status, ctx);
 }
 
 /* Reads more into the read-ahead buffer, growing it toward want bytes: at
