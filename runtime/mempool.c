@@ -11,8 +11,8 @@ struct mempool_block {
   mempool_block *next;
 };
 
-/* 0 for nothing, 1..MEMPOOL_CLASSES for a small size, above for a big one. */
-static size_t class_of(size_t n) { return (n + MEMPOOL_STEP - 1) / MEMPOOL_STEP; }
+/* 1..MEMPOOL_CLASSES for a small size (n > 0), above for a big one. */
+static size_t class_of(size_t n) { return (n + 8 + MEMPOOL_STEP - 1) / MEMPOOL_STEP; }
 
 static void *take(mempool *p, size_t n) {
   size_t c = class_of(n);
@@ -20,22 +20,22 @@ static void *take(mempool *p, size_t n) {
     return malloc(n);
   mempool_block *b = p->free[c];
   if (!b)
-    return malloc(c * MEMPOOL_STEP);
+    return malloc(MEMPOOL_SIZE(c));
   p->free[c] = b->next;
-  p->kept -= c * MEMPOOL_STEP;
+  p->kept -= MEMPOOL_SIZE(c);
   return b;
 }
 
 static void give(mempool *p, void *ptr, size_t n) {
   size_t c = class_of(n);
-  if (c > MEMPOOL_CLASSES || p->kept + c * MEMPOOL_STEP > p->limit) {
+  if (c > MEMPOOL_CLASSES || p->kept + MEMPOOL_SIZE(c) > p->limit) {
     free(ptr);
     return;
   }
   mempool_block *b = ptr;
   b->next = p->free[c];
   p->free[c] = b;
-  p->kept += c * MEMPOOL_STEP;
+  p->kept += MEMPOOL_SIZE(c);
 }
 
 /* Lua's contract: nsize 0 frees; a shrink never fails. Without ptr, osize

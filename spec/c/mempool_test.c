@@ -47,19 +47,23 @@ static void test_reuse_within_a_class(void) {
   CHECK(grab(&p, 0) == NULL);
   void *a = grab(&p, 17);
   drop(&p, a, 17);
-  CHECK(p.kept == 32);
-  void *again = grab(&p, 32);
-  CHECK(again == a); /* 17..32 share a class */
+  CHECK(p.kept == 24); /* 9..24 bytes: a 24-byte block, a 32-byte glibc chunk */
+  void *again = grab(&p, 24);
+  CHECK(again == a);
   CHECK(p.kept == 0);
-  drop(&p, again, 32);
+  drop(&p, again, 24);
   void *b = grab(&p, 33);
   drop(&p, b, 33);
-  void *c = grab(&p, 16);
-  CHECK(c != b && p.kept == 32 + 48); /* another class: the 48-byte block waits */
-  drop(&p, c, 16);
+  CHECK(p.kept == 24 + 40);
+  void *c = grab(&p, 8);
+  CHECK(c != a && c != b && p.kept == 24 + 40); /* another class: nothing to reuse */
+  drop(&p, c, 8);
   void *big = grab(&p, MEMPOOL_SMALL + 1);
   drop(&p, big, MEMPOOL_SMALL + 1);
-  CHECK(p.kept == 32 + 48 + 16); /* a big block goes straight back to malloc */
+  CHECK(p.kept == 24 + 40 + 8); /* a big block goes straight back to malloc */
+  void *edge = grab(&p, MEMPOOL_SMALL);
+  drop(&p, edge, MEMPOOL_SMALL);
+  CHECK(p.kept == 24 + 40 + 8 + MEMPOOL_SMALL && p.free[MEMPOOL_CLASSES] == edge);
   mempool_drain(&p);
   CHECK(p.kept == 0);
   for (size_t i = 0; i <= MEMPOOL_CLASSES; i++)
@@ -70,7 +74,7 @@ static void test_reuse_within_a_class(void) {
  * to big, big to small, big to big. */
 static void test_resizes_keep_bytes(void) {
   mempool p = fresh(MEMPOOL_KEEP);
-  static const size_t steps[] = {1, 10, 16, 17, 100, 256, 257, 5000, 300, 200, 40, 3, 70000, 9};
+  static const size_t steps[] = {1, 10, 16, 17, 100, 248, 249, 5000, 300, 200, 40, 3, 70000, 9};
   size_t n = steps[0];
   unsigned char *b = grab(&p, n);
   paint(b, n, 7);
@@ -90,13 +94,13 @@ static void test_resizes_keep_bytes(void) {
 }
 
 static void test_limit_caps_what_is_kept(void) {
-  mempool p = fresh(64);
+  mempool p = fresh(48);
   void *b[5];
   for (int i = 0; i < 5; i++)
-    b[i] = grab(&p, 32);
+    b[i] = grab(&p, 24);
   for (int i = 0; i < 5; i++)
-    drop(&p, b[i], 32);
-  CHECK(p.kept == 64); /* two kept, three freed */
+    drop(&p, b[i], 24);
+  CHECK(p.kept == 48); /* two kept, three freed */
   mempool_drain(&p);
   mempool none = fresh(0);
   void *x = grab(&none, 8);
