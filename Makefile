@@ -179,6 +179,7 @@ valgrind: test-deps
 	LUDS_WRAP="$(VALGRIND)" LUDS_QUICK=1 $(BUILD)/luds spec/run.lua
 	$(VALGRIND) $(BUILD)/tests/embed_test
 	$(VALGRIND) $(BUILD)/tests/workpool_test
+	$(VALGRIND) $(BUILD)/tests/mempool_test
 
 # The OS layer must stay free of Lua (no Lua header below the bindings), and
 # the bindings free of epoll (they name readiness through loop.h).
