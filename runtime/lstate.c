@@ -38,11 +38,12 @@ static int panic(lua_State *L) {
   return 0;
 }
 
-/* A control message ("@on", "@off") switches; anything else prints while
- * on, each message on a line of its own after "Lua warning: ". */
+/* A control message ("@on", "@off", any other "@..." ignored) switches;
+ * anything else prints while on, each message on a line of its own after
+ * "Lua warning: ". */
 static void warn(void *ud, const char *msg, int tocont) {
   state_extra *x = ud;
-  if (!x->warn_cont && msg[0] == '@') {
+  if (!x->warn_cont && !tocont && msg[0] == '@') { /* only a whole message is one */
     if (strcmp(msg, "@on") == 0)
       x->warn_on = 1;
     else if (strcmp(msg, "@off") == 0)

@@ -140,8 +140,8 @@ end
 -- and join parts exactly as lauxlib's does, quirks included.
 function TestCliOptions:test_warnings_switch_and_join_parts_as_lua54s()
   local args = "-W -e 'warn(\"a\", \"b\", \"@on\")' -e 'warn(\"@off\")' -e 'warn(\"c\")'"
-    .. " -e 'warn(\"x\", \"@on\")' -e 'warn(\"@x\")' -e 'warn(\"d\")'"
-  same(self.dir, args, { "", "Lua warning: ab@on\nLua warning: d\n", 0 })
+    .. " -e 'warn(\"x\", \"@on\")' -e 'warn(\"@x\")' -e 'warn(\"d\")' -e 'warn(\"@e\", \"f\")'"
+  same(self.dir, args, { "", "Lua warning: ab@on\nLua warning: d\nLua warning: @ef\n", 0 })
 end
 
 function TestCliOptions:test_LUA_INIT_runs_first()
