@@ -23,7 +23,8 @@
 #define UNDER_ASAN 0
 #endif
 
-/* The warning state lives in the pool's block: one allocation per state. */
+/* The pool and the warning switch of one state, in one allocation (the pool
+ * first: luds_close frees the whole from the pool's address). */
 typedef struct state_extra {
   mempool pool;
   int warn_on, warn_cont; /* warnings shown; inside a multi-part one */
